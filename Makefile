@@ -1,0 +1,88 @@
+# olist-pipeline: the front door. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OLIST := $(BIN)/olist
+STAMP := $(VENV)/.installed
+# Debian packages the local target needs (server binaries, JVM, Maven).
+APT_PACKAGES := openjdk-17-jre-headless maven postgresql prometheus prometheus-pushgateway chromium chromium-driver
+PYTEST_ARGS ?=
+
+.PHONY: help setup system-deps venv jars run test test-unit test-integration lint fmt typecheck \
+        bench stack-up stack-down stack-status status clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+setup: system-deps $(STAMP) jars ## install everything: Debian packages (as root), the venv, the Kafka/JDBC jars
+
+system-deps: ## install the Debian packages the local stack needs (needs root; skipped if present)
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "system packages: all present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  systemctl disable --now prometheus prometheus-pushgateway postgresql >/dev/null 2>&1 || true; \
+	else echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing"; exit 2; fi
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[airflow,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create the Python virtualenv with the pinned dependencies
+
+jars: $(STAMP) ## fetch the Kafka broker and PostgreSQL JDBC jars from Maven Central
+	$(OLIST) stack fetch
+
+run: $(STAMP) ## run the main job on the local target (KEEP=1 leaves the stack running)
+	KEEP=$(KEEP) $(OLIST) --log-format console run
+
+test: $(STAMP) ## run every test tier (starts the real local stack if it is not up)
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## unit tests only (no processes started)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP) ## integration tests against the real local stack
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check + format check + mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP) ## mypy only
+	$(BIN)/mypy
+
+bench: $(STAMP) ## run the benchmarks; each prints its figure next to a baseline from the same run
+	$(BIN)/python -m tests.bench $(BENCH)
+
+stack-up: $(STAMP) ## start PostgreSQL and Kafka on 127.0.0.1 (idempotent)
+	$(OLIST) stack up
+
+stack-down: $(STAMP) ## stop the local services
+	$(OLIST) stack down
+
+stack-status: $(STAMP) ## show each local service's state and address
+	$(OLIST) stack status
+
+status: $(STAMP) ## print the pinned versions and the local stack's state
+	@$(OLIST) stack versions
+	@$(OLIST) stack status
+
+clean: ## stop the stack and delete .local/ (data, logs, jars)
+	-$(OLIST) stack down
+	rm -rf .local

@@ -1,0 +1,1 @@
+"""Analytics: RFM, seller scorecard, recommendation inputs, report."""

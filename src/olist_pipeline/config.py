@@ -1,0 +1,250 @@
+"""Typed settings, read from the environment when asked for, never at import.
+
+One switch, ``OLIST_ENV``, selects the target: ``local`` (default; real
+services on 127.0.0.1 started by ``olist stack up``) or ``kind`` (the same
+commands in pods; every endpoint and secret must come from the environment,
+so nothing falls back to a local default there).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import quote
+
+from olist_pipeline.errors import UsageError
+
+
+class ConfigError(UsageError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Target(enum.StrEnum):
+    LOCAL = "local"
+    KIND = "kind"
+
+
+class Role(enum.StrEnum):
+    """Database roles; each component connects as its own (least privilege)."""
+
+    ADMIN = "admin"  # migrations only
+    LOADER = "loader"  # raw + audit
+    TRANSFORMER = "transformer"  # staging, warehouse, marts (reads raw)
+    STREAM = "stream"  # stream staging tables + stored offsets
+    READER = "reader"  # read-only warehouse + marts
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    host: str
+    port: int
+    database: str
+    # None where the environment does not hold that role's login: a pod gets
+    # only its own component's Secret, so a missing one fails when used.
+    credentials: Mapping[Role, Credentials | None]
+
+    def creds(self, role: Role) -> Credentials:
+        found = self.credentials.get(role)
+        if found is None:
+            upper = role.value.upper()
+            raise ConfigError(
+                f"OLIST_PG_{upper}_USER / OLIST_PG_{upper}_PASSWORD are not set; the "
+                f"{role.value} component needs them (on the cluster they come from a Secret)."
+            )
+        return found
+
+    def dsn(self, role: Role = Role.ADMIN, database: str | None = None) -> str:
+        """A libpq URL for ``role`` (``postgresql://user:pass@host:port/db``)."""
+        c = self.creds(role)
+        db = database or self.database
+        return (
+            f"postgresql://{quote(c.user, safe='')}:{quote(c.password, safe='')}"
+            f"@{self.host}:{self.port}/{quote(db, safe='')}"
+        )
+
+    def jdbc_url(self, database: str | None = None) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{database or self.database}"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    # Prefix for every topic and consumer group name; tests set a unique one so
+    # they share one broker without seeing each other's data.
+    namespace: str = ""
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}{name}"
+
+    def group(self, name: str) -> str:
+        return f"{self.namespace}{name}"
+
+
+@dataclass(frozen=True)
+class LocalStackSettings:
+    state_dir: Path
+    pg_port: int
+    kafka_port: int
+    kafka_controller_port: int
+    prometheus_port: int
+    pushgateway_port: int
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.state_dir / "jars"
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str
+    driver_memory: str
+    shuffle_partitions: int
+    jdbc_jar: Path | None
+    jdbc_fetch_size: int = 10_000
+    jdbc_batch_size: int = 10_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: Target
+    postgres: PostgresSettings
+    kafka: KafkaSettings
+    spark: SparkSettings
+    local: LocalStackSettings
+    data_dir: Path | None
+    log_level: str
+    log_format: str  # "json" or "console"
+    log_file: Path | None
+    metrics_port: int
+    pushgateway_url: str | None
+    run_id: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def with_database(self, database: str) -> Settings:
+        return replace(self, postgres=replace(self.postgres, database=database))
+
+    def with_kafka_namespace(self, namespace: str) -> Settings:
+        return replace(self, kafka=replace(self.kafka, namespace=namespace))
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The checkout this command runs in (nearest parent with our pyproject)."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and 'name = "olist-pipeline"' in pyproject.read_text("utf-8"):
+            return candidate
+    return here
+
+
+class _Env:
+    """Reads typed values from a mapping and names the variable when one is bad."""
+
+    def __init__(self, env: Mapping[str, str], target: Target) -> None:
+        self._env = env
+        self._target = target
+
+    def text(self, name: str, local_default: str | None) -> str:
+        value = self._env.get(name)
+        if value not in (None, ""):
+            return value
+        if self._target is Target.LOCAL and local_default is not None:
+            return local_default
+        raise ConfigError(
+            f"{name} is not set; it is required when OLIST_ENV={self._target.value}. "
+            f"Set it in the environment (on the cluster it comes from a Secret or the chart)."
+        )
+
+    def opt(self, name: str) -> str | None:
+        value = self._env.get(name)
+        return value if value else None
+
+    def integer(self, name: str, default: int) -> int:
+        raw = self._env.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not an integer") from None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: ``os.environ``) at call time."""
+    env = os.environ if env is None else env
+    raw_target = env.get("OLIST_ENV", "local").strip().lower() or "local"
+    try:
+        target = Target(raw_target)
+    except ValueError:
+        raise ConfigError(
+            f"OLIST_ENV={raw_target!r} is not a known target; use 'local' or 'kind'"
+        ) from None
+    e = _Env(env, target)
+
+    root = find_project_root()
+    # Local services' data, logs and jars; unused by pods on the cluster.
+    state_dir = Path(env.get("OLIST_STATE_DIR") or root / ".local").resolve()
+    pg_port = e.integer("OLIST_PG_PORT", 55432)
+    kafka_port = e.integer("OLIST_KAFKA_PORT", 59092)
+
+    pg_host = e.text("OLIST_PG_HOST", "127.0.0.1")
+    creds: dict[Role, Credentials | None] = {}
+    for role in Role:
+        upper = role.value.upper()
+        user, password = env.get(f"OLIST_PG_{upper}_USER"), env.get(f"OLIST_PG_{upper}_PASSWORD")
+        if target is Target.LOCAL:
+            # Local-only development logins; the kind target has no defaults.
+            user = user or ("postgres" if role is Role.ADMIN else f"olist_{role.value}")
+            password = password or f"olist-local-{role.value}"
+        creds[role] = Credentials(user, password) if user and password else None
+
+    jdbc_jar = e.opt("OLIST_JDBC_JAR")
+    data_dir = e.opt("OLIST_DATA_DIR")
+    log_file = e.opt("OLIST_LOG_FILE")
+    return Settings(
+        target=target,
+        postgres=PostgresSettings(
+            host=pg_host,
+            port=pg_port,
+            database=env.get("OLIST_PG_DATABASE") or "olist",
+            credentials=creds,
+        ),
+        kafka=KafkaSettings(
+            bootstrap_servers=e.text("OLIST_KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka_port}"),
+            namespace=env.get("OLIST_KAFKA_NAMESPACE", ""),
+        ),
+        spark=SparkSettings(
+            master=env.get("OLIST_SPARK_MASTER") or "local[2]",
+            driver_memory=env.get("OLIST_SPARK_DRIVER_MEMORY") or "4g",
+            shuffle_partitions=e.integer("OLIST_SPARK_SHUFFLE_PARTITIONS", 4),
+            jdbc_jar=Path(jdbc_jar) if jdbc_jar else None,
+        ),
+        local=LocalStackSettings(
+            state_dir=state_dir,
+            pg_port=pg_port,
+            kafka_port=kafka_port,
+            kafka_controller_port=e.integer("OLIST_KAFKA_CONTROLLER_PORT", 59093),
+            prometheus_port=e.integer("OLIST_PROMETHEUS_PORT", 59090),
+            pushgateway_port=e.integer("OLIST_PUSHGATEWAY_PORT", 59091),
+        ),
+        data_dir=Path(data_dir).resolve() if data_dir else None,
+        log_level=env.get("OLIST_LOG_LEVEL", "INFO").upper(),
+        log_format=env.get("OLIST_LOG_FORMAT", "json").lower(),
+        log_file=Path(log_file) if log_file else None,
+        metrics_port=e.integer("OLIST_METRICS_PORT", 0),
+        pushgateway_url=e.opt("OLIST_PUSHGATEWAY_URL"),
+        run_id=e.opt("OLIST_RUN_ID"),
+    )

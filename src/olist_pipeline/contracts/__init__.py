@@ -1,0 +1,1 @@
+"""Contracts: source-file contracts and (later) event JSON Schemas."""

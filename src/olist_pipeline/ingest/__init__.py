@@ -1,0 +1,1 @@
+"""Batch ingestion: CSV files -> raw tables (COPY), manifest, quarantine."""

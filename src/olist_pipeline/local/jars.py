@@ -1,0 +1,76 @@
+"""JVM jars for the local target (Kafka broker, PostgreSQL JDBC driver).
+
+Resolved once from Maven Central with the pinned ``pom.xml`` next to this
+file; a stamp holding the pom's hash makes re-runs free and a pin change
+re-resolve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from olist_pipeline.config import Settings
+from olist_pipeline.local.prereqs import PrerequisiteError, maven_binary
+
+
+def _pom_bytes() -> bytes:
+    return resources.files("olist_pipeline.local").joinpath("pom.xml").read_bytes()
+
+
+def pinned_versions() -> dict[str, str]:
+    """The versions pinned in the pom (printed by ``make status``)."""
+    text = _pom_bytes().decode()
+    return dict(re.findall(r"<([a-z0-9.]+)\.version>([^<]+)<", text))
+
+
+def lib_dir(settings: Settings) -> Path:
+    return settings.local.jars_dir / "lib"
+
+
+def ensure(settings: Settings) -> Path:
+    """Resolve the jars if the pinned set is not there yet; return their folder."""
+    pom = _pom_bytes()
+    digest = hashlib.sha256(pom).hexdigest()
+    target = lib_dir(settings)
+    stamp = settings.local.jars_dir / "stamp"
+    if target.is_dir() and stamp.is_file() and stamp.read_text().strip() == digest:
+        return target
+    mvn = maven_binary()
+    work = settings.local.jars_dir
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_bytes(pom)
+    staging = work / "lib.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    out = subprocess.run(
+        [
+            mvn, "-q", "-B", "-f", str(work / "pom.xml"),
+            "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise PrerequisiteError(
+            "Maven could not fetch the Kafka / JDBC jars from Maven Central:\n"
+            + (out.stdout + out.stderr).strip()[-1500:]
+        )
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    stamp.write_text(digest)
+    return target
+
+
+def jdbc_jar(settings: Settings) -> Path:
+    """The PostgreSQL JDBC driver jar (OLIST_JDBC_JAR wins when set)."""
+    if settings.spark.jdbc_jar is not None:
+        if not settings.spark.jdbc_jar.is_file():
+            raise PrerequisiteError(f"OLIST_JDBC_JAR={settings.spark.jdbc_jar} does not exist")
+        return settings.spark.jdbc_jar
+    found = sorted(ensure(settings).glob("postgresql-*.jar"))
+    if not found:
+        raise PrerequisiteError("the PostgreSQL JDBC jar is missing after resolving jars")
+    return found[-1]

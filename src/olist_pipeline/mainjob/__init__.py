@@ -1,0 +1,1 @@
+"""The main job a user runs (`make run` / `olist run`)."""

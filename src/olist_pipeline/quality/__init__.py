@@ -1,0 +1,1 @@
+"""Data quality: declarative checks per layer, results, gates, parity."""

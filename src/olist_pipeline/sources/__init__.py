@@ -1,0 +1,1 @@
+"""Olist sources: CSV reader, synthetic generator, profile check."""

@@ -1,0 +1,1 @@
+"""Streaming: event model, replay producer, exactly-once consumer, DLQ."""

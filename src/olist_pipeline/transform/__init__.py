@@ -1,0 +1,1 @@
+"""PySpark transformations: raw -> staging -> warehouse -> marts."""

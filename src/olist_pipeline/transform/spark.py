@@ -1,0 +1,53 @@
+"""The Spark session every job uses, configured in one place.
+
+Local target: ``local[N]`` master with the PostgreSQL JDBC jar from the
+local stack. On the cluster the SparkApplication sets master and resources
+and the jar is baked into the image (OLIST_JDBC_JAR).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from olist_pipeline.config import Role, Settings, Target
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def spark_session(settings: Settings, app_name: str) -> SparkSession:
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    if settings.target is Target.LOCAL:
+        from olist_pipeline.local import jars
+
+        builder = (
+            builder.master(settings.spark.master)
+            .config("spark.driver.memory", settings.spark.driver_memory)
+            .config("spark.jars", str(jars.jdbc_jar(settings)))
+            .config("spark.ui.enabled", "false")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.host", "127.0.0.1")
+        )
+    elif settings.spark.jdbc_jar is not None:
+        builder = builder.config("spark.jars", str(settings.spark.jdbc_jar))
+    return (
+        builder.config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.ansi.enabled", "true")
+        .getOrCreate()
+    )
+
+
+def jdbc_options(settings: Settings, role: Role) -> dict[str, Any]:
+    """Connection options for ``spark.read/write.format("jdbc")`` as ``role``."""
+    creds = settings.postgres.creds(role)
+    return {
+        "url": settings.postgres.jdbc_url(),
+        "user": creds.user,
+        "password": creds.password,
+        "driver": "org.postgresql.Driver",
+        "fetchsize": str(settings.spark.jdbc_fetch_size),
+        "batchsize": str(settings.spark.jdbc_batch_size),
+    }

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import io
+import json
+
+from olist_pipeline.logs import configure_logging, get_logger, log_context
+
+
+def test_json_records_carry_bound_context() -> None:
+    buf = io.StringIO()
+    configure_logging("INFO", "json", stream=buf)
+    with log_context(run_id="r1", batch_id="b7"):
+        get_logger("t").info("loaded", rows=3)
+    get_logger("t").info("after")
+    first, second = (json.loads(line) for line in buf.getvalue().splitlines())
+    assert first["event"] == "loaded" and first["run_id"] == "r1" and first["batch_id"] == "b7"
+    assert first["rows"] == 3 and first["level"] == "info" and "timestamp" in first
+    assert "run_id" not in second
