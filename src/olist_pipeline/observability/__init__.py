@@ -1,0 +1,1 @@
+"""Observability: the metrics contract and its Prometheus metrics."""
