@@ -116,6 +116,8 @@ def migrate(settings: Settings) -> list[str]:
                 t0 = time.monotonic()
                 with conn.transaction():
                     conn.execute(m.sql.encode())
+                    # A migration may SET LOCAL ROLE to own its objects.
+                    conn.execute("RESET ROLE")
                     conn.execute(
                         "INSERT INTO audit.schema_migrations (version, name, checksum, duration_ms)"
                         " VALUES (%s, %s, %s, %s)",
