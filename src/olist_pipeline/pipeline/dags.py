@@ -1,0 +1,264 @@
+"""Build Airflow DAGs from the pipeline definition, for either target.
+
+``build_dag(pipeline)`` is all a DAG file calls. The target comes from
+``OLIST_ENV`` (read from the environment, no I/O): ``local`` builds
+PythonOperator tasks running ``olist`` commands and SparkSubmitOperator
+tasks (master ``local[2]`` from the ``olist_spark_local`` connection);
+``kind`` builds KubernetesPodOperator and SparkKubernetesOperator tasks.
+Both variants share task ids, edges, retries and timeouts, because both are
+read from the same ``Pipeline`` object.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from olist_pipeline.config import Target
+from olist_pipeline.pipeline import callbacks, k8s
+from olist_pipeline.pipeline.definition import Kind, Pipeline, Step
+
+SPARK_CONN_ID = "olist_spark_local"
+# A fixed start date: a moving one (e.g. "now") makes the schedule unpredictable.
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def project_root() -> Path:
+    """The checkout holding spark-apps/ (OLIST_PROJECT_ROOT wins): path arithmetic only."""
+    configured = os.environ.get("OLIST_PROJECT_ROOT")
+    if configured:
+        return Path(configured)
+    return Path(__file__).parents[3]
+
+
+def target_from_env() -> Target:
+    raw = os.environ.get("OLIST_ENV", "local").strip().lower() or "local"
+    return Target(raw)
+
+
+def spark_templates_dir() -> Path:
+    configured = os.environ.get("OLIST_SPARK_TEMPLATES_DIR")
+    return Path(configured) if configured else project_root() / "spark-apps" / "k8s"
+
+
+def default_data_dir(target: Target) -> str:
+    if target is Target.KIND:
+        return k8s.SOURCE_DATA_PATH
+    return os.environ.get("OLIST_DATA_DIR") or str(project_root() / ".local" / "data" / "olist")
+
+
+# ---- macros: evaluated when a task renders its templates (run time) ----------
+
+
+def _macro_python() -> str:
+    return sys.executable
+
+
+def _macro_path() -> str:
+    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _macro_jdbc_jar() -> str:
+    from olist_pipeline.config import load_settings
+    from olist_pipeline.local import jars
+
+    return str(jars.jdbc_jar(load_settings()))
+
+
+MACROS: dict[str, Any] = {
+    "olist_python": _macro_python,
+    "olist_path": _macro_path,
+    "olist_jdbc_jar": _macro_jdbc_jar,
+}
+
+
+# ---- tasks --------------------------------------------------------------------
+
+
+def _common(step: Step) -> dict[str, Any]:
+    return {
+        "task_id": step.task_id,
+        "doc_md": step.doc,
+        "retries": step.retry.retries,
+        "retry_delay": step.retry.delay,
+        "retry_exponential_backoff": step.retry.backoff,
+        "max_retry_delay": step.retry.max_delay,
+        "execution_timeout": step.timeout,
+        "on_failure_callback": callbacks.on_task_failure,
+        "on_retry_callback": callbacks.on_task_retry,
+    }
+
+
+def _local_task(step: Step) -> Any:
+    if step.kind is Kind.COMMAND:
+        from airflow.providers.standard.operators.python import PythonOperator
+
+        from olist_pipeline.pipeline.runner import run_olist
+
+        return PythonOperator(
+            python_callable=run_olist,
+            op_kwargs={"argv": list(step.argv), "ok_exit_codes": list(step.ok_exit_codes)},
+            **_common(step),
+        )
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    assert step.job is not None
+    return SparkSubmitOperator(
+        application=str(project_root() / "spark-apps" / f"{step.job}.py"),
+        application_args=list(step.spark_argv),
+        conn_id=SPARK_CONN_ID,
+        name=f"olist-{step.job}",
+        jars="{{ olist_jdbc_jar() }}",
+        driver_memory=step.resources.driver_memory,
+        conf={
+            # Loopback only, no UI port: the local target never listens beyond 127.0.0.1.
+            "spark.ui.enabled": "false",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.host": "127.0.0.1",
+            "spark.pyspark.python": "{{ olist_python() }}",
+            "spark.pyspark.driver.python": "{{ olist_python() }}",
+        },
+        env_vars={"PATH": "{{ olist_path() }}", "PYSPARK_PYTHON": "{{ olist_python() }}"},
+        **_common(step),
+    )
+
+
+def _dns_name(task_id: str) -> str:
+    return "olist-" + re.sub(r"[^a-z0-9-]", "-", task_id.lower())
+
+
+def _kind_task(step: Step) -> Any:
+    from airflow.providers.cncf.kubernetes.secret import Secret
+    from kubernetes.client import models as k
+
+    if step.kind is Kind.SPARK:
+        from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import (
+            SparkKubernetesOperator,
+        )
+
+        return SparkKubernetesOperator(
+            application_file=f"{step.job}.yaml",
+            namespace=k8s.SPARK_NAMESPACE,
+            kubernetes_conn_id=k8s.KUBERNETES_CONN_ID,
+            get_logs=True,
+            log_events_on_failure=True,
+            # reattach_on_restart (default True) finds the driver by its task labels.
+            delete_on_termination=True,
+            startup_timeout_seconds=600,
+            **_common(step),
+        )
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    r = step.resources
+    volumes, mounts = [], []
+    if step.needs_source_data:
+        volumes.append(
+            k.V1Volume(
+                name="source-data",
+                persistent_volume_claim=k.V1PersistentVolumeClaimVolumeSource(
+                    claim_name=k8s.SOURCE_DATA_CLAIM, read_only=True
+                ),
+            )
+        )
+        mounts.append(
+            k.V1VolumeMount(name="source-data", mount_path=k8s.SOURCE_DATA_PATH, read_only=True)
+        )
+    return KubernetesPodOperator(
+        name=_dns_name(step.task_id),
+        namespace=k8s.JOBS_NAMESPACE,
+        image=k8s.IMAGE,
+        image_pull_policy=k8s.IMAGE_PULL_POLICY,
+        cmds=["olist"],
+        arguments=list(step.argv),
+        env_vars=[k.V1EnvVar(name=n, value=v) for n, v in k8s.plain_env().items()],
+        secrets=[
+            Secret("env", var, name, key)  # type: ignore[no-untyped-call]
+            for var, name, key in k8s.secret_env(step.roles)
+        ],
+        service_account_name=k8s.JOBS_SERVICE_ACCOUNT,
+        container_resources=k.V1ResourceRequirements(
+            requests={"cpu": r.cpu, "memory": r.memory},
+            limits={"cpu": r.cpu_limit, "memory": r.memory_limit},
+        ),
+        security_context=k.V1PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=10001,
+            seccomp_profile=k.V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        container_security_context=k.V1SecurityContext(
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            capabilities=k.V1Capabilities(drop=["ALL"]),
+        ),
+        volumes=volumes,
+        volume_mounts=mounts,
+        labels={
+            "app.kubernetes.io/part-of": "olist-pipeline",
+            "app.kubernetes.io/component": _dns_name(step.task_id).removeprefix("olist-"),
+        },
+        kubernetes_conn_id=k8s.KUBERNETES_CONN_ID,
+        # Keep failed pods for debugging; reattach after a scheduler restart
+        # instead of launching a second pod for the same try.
+        on_finish_action="delete_succeeded_pod",
+        get_logs=True,
+        log_events_on_failure=True,
+        # Airflow 3.3's successor of reattach_on_restart: the pod identity is kept
+        # in the task state store, so a restarted worker reattaches to it.
+        durable=True,
+        startup_timeout_seconds=300,
+        active_deadline_seconds=int(step.timeout.total_seconds()),
+        **_common(step),
+    )
+
+
+def build_dag(pipeline: Pipeline, target: Target | None = None) -> Any:
+    """The Airflow DAG of ``pipeline`` for ``target`` (default: ``OLIST_ENV``)."""
+    from airflow.sdk import DAG, Param
+
+    target = target or target_from_env()
+    make_task = _kind_task if target is Target.KIND else _local_task
+    params: dict[str, Any] = {
+        "run_id": Param(
+            "",
+            type="string",
+            description="Key of the run's writes; empty: Airflow's run id.",
+        ),
+    }
+    if any(s.needs_source_data for s in pipeline.steps):
+        params["data_dir"] = Param(
+            default_data_dir(target),
+            type="string",
+            description="Folder of the Olist source CSV files to ingest.",
+        )
+    dag = DAG(
+        dag_id=pipeline.dag_id,
+        description=pipeline.description,
+        doc_md=pipeline.doc_md,
+        schedule=pipeline.schedule,
+        start_date=START_DATE,
+        catchup=pipeline.catchup,
+        tags=set(pipeline.tags) | {f"target:{target.value}"},
+        max_active_runs=pipeline.max_active_runs,
+        dagrun_timeout=pipeline.dagrun_timeout,
+        default_args={
+            "owner": "olist",
+            "retries": 2,
+            "retry_exponential_backoff": 2.0,
+            "on_failure_callback": callbacks.on_task_failure,
+        },
+        params=params,
+        user_defined_macros=MACROS,
+        template_searchpath=[str(spark_templates_dir())] if target is Target.KIND else None,
+        on_success_callback=callbacks.on_dag_success,
+        on_failure_callback=callbacks.on_dag_failure,
+    )
+    with dag:
+        tasks = {s.task_id: make_task(s) for s in pipeline.steps}
+    for step in pipeline.steps:
+        for up in step.upstream:
+            tasks[up] >> tasks[step.task_id]
+    return dag

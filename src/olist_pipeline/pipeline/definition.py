@@ -1,0 +1,286 @@
+"""One definition of every pipeline: steps, commands, dependencies, resources, retries.
+
+Both DAG variants (local operators and Kubernetes operators) are built from
+these objects and nothing else, so the two targets cannot drift apart; a DAG
+test proves they have the same task ids and edges.
+
+Commands are ``olist`` argv lists. They may hold Jinja placeholders that
+Airflow renders at run time: ``RUN_ID`` (the run's key: the ``run_id``
+param when a caller sets one, else Airflow's own run id) and ``DATA_DIR``
+(the folder of source CSV files, a DAG param). Every command is idempotent
+for a given run id, so a retry or a re-run of the same run changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from olist_pipeline.config import Role
+from olist_pipeline.contracts.sources import TABLES
+
+# Rendered by Airflow at run time; never evaluated at parse time.
+RUN_ID = "{{ params.run_id or run_id }}"
+DATA_DIR = "{{ params.data_dir }}"
+
+
+class Kind(enum.StrEnum):
+    COMMAND = "command"  # an `olist ...` command (PythonOperator / KubernetesPodOperator)
+    SPARK = "spark"  # a spark-apps/<job>.py job (SparkSubmitOperator / SparkKubernetesOperator)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Container requests/limits (command steps) or driver/executor sizes (Spark steps)."""
+
+    cpu: str = "250m"
+    memory: str = "512Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "1Gi"
+    # Spark only: the driver runs in the task's pod on the cluster (or the
+    # spark-submit JVM locally); executors only exist on the cluster.
+    driver_cores: int = 1
+    driver_memory: str = "1g"
+    executor_instances: int = 1
+    executor_cores: int = 1
+    executor_memory: str = "1g"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 2
+    delay: timedelta = timedelta(seconds=30)
+    max_delay: timedelta = timedelta(minutes=10)
+    # Airflow 3 multiplier: the delay doubles with each try, capped at max_delay.
+    backoff: float = 2.0
+
+
+@dataclass(frozen=True)
+class Step:
+    task_id: str
+    kind: Kind
+    doc: str
+    # Command steps: the argv after `olist`. Spark steps: the job name
+    # (spark-apps/<job>.py and spark-apps/k8s/<job>.yaml); its argv is
+    # always ``--run-id RUN_ID``.
+    argv: tuple[str, ...] = ()
+    job: str | None = None
+    upstream: tuple[str, ...] = ()
+    # Database logins the step's pod receives from Secrets on the cluster.
+    roles: tuple[Role, ...] = ()
+    resources: Resources = Resources()
+    retry: RetryPolicy = RetryPolicy()
+    timeout: timedelta = timedelta(minutes=30)
+    # Exit codes that still count as success (3: finished with quarantined rows).
+    ok_exit_codes: tuple[int, ...] = (0,)
+    # The step reads the source CSV folder (the cluster mounts it into the pod).
+    needs_source_data: bool = False
+
+    @property
+    def spark_argv(self) -> tuple[str, ...]:
+        return ("--run-id", RUN_ID)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    dag_id: str
+    description: str
+    doc_md: str
+    schedule: str | None
+    tags: tuple[str, ...]
+    steps: tuple[Step, ...]
+    catchup: bool = False
+    max_active_runs: int = 1
+    # Whole-run timeout: the scheduler fails a run that takes longer.
+    dagrun_timeout: timedelta = timedelta(hours=3)
+    params: dict[str, str] = field(default_factory=dict)
+
+    def step(self, task_id: str) -> Step:
+        for s in self.steps:
+            if s.task_id == task_id:
+                return s
+        raise KeyError(task_id)
+
+    def edges(self) -> set[tuple[str, str]]:
+        return {(up, s.task_id) for s in self.steps for up in s.upstream}
+
+
+def _check(p: Pipeline) -> Pipeline:
+    """Refuse a definition with unknown upstreams or duplicate ids (caught by the DAG tests)."""
+    ids = [s.task_id for s in p.steps]
+    if len(ids) != len(set(ids)):
+        raise ValueError(f"{p.dag_id}: duplicate task ids")
+    for s in p.steps:
+        missing = set(s.upstream) - set(ids)
+        if missing:
+            raise ValueError(f"{p.dag_id}.{s.task_id}: unknown upstream {sorted(missing)}")
+        if (s.kind is Kind.SPARK) != (s.job is not None):
+            raise ValueError(f"{p.dag_id}.{s.task_id}: a spark step needs a job, only it")
+    return p
+
+
+def _gate(layer: str, after: tuple[str, ...]) -> Step:
+    return Step(
+        task_id=f"dq_{layer}",
+        kind=Kind.COMMAND,
+        doc=f"Data-quality gate on {layer}: an error-severity failure stops the run (exit 4).",
+        argv=("dq", "run", "--layer", layer, "--run-id", RUN_ID),
+        upstream=after,
+        roles=(Role.TRANSFORMER, Role.READER),
+        timeout=timedelta(minutes=15),
+    )
+
+
+def _spark(job: str, after: str, resources: Resources, doc: str) -> Step:
+    return Step(
+        task_id=job,
+        kind=Kind.SPARK,
+        doc=doc,
+        job=job,
+        upstream=(after,),
+        roles=(Role.TRANSFORMER,),
+        resources=resources,
+        timeout=timedelta(minutes=45),
+    )
+
+
+def _ingest_argv(table: str) -> tuple[str, ...]:
+    return (
+        "ingest",
+        "--source",
+        DATA_DIR,
+        "--tables",
+        table,
+        "--batch-id",
+        RUN_ID,
+        "--run-id",
+        RUN_ID,
+    )
+
+
+_SPARK_SMALL = Resources(driver_memory="1g", executor_instances=1, executor_memory="1g")
+_SPARK_MEDIUM = Resources(driver_memory="2g", executor_instances=2, executor_memory="2g")
+
+_INGEST = tuple(
+    Step(
+        task_id=f"ingest_{table}",
+        kind=Kind.COMMAND,
+        doc=f"Load the {table} source file into raw.{table} as one batch keyed by the run id.",
+        argv=_ingest_argv(table),
+        roles=(Role.LOADER,),
+        resources=Resources(cpu="250m", memory="512Mi", memory_limit="1Gi"),
+        retry=RetryPolicy(retries=3),
+        timeout=timedelta(minutes=20),
+        ok_exit_codes=(0, 3),  # quarantined rows are the raw gate's call, not a task failure
+        needs_source_data=True,
+    )
+    for table in TABLES
+)
+
+BATCH = _check(
+    Pipeline(
+        dag_id="olist_batch",
+        description="Olist batch: CSV -> raw -> staging -> warehouse -> marts, gated by DQ",
+        doc_md="""\
+### olist_batch
+
+Daily batch of the Olist platform, one run per logical date, keyed by the run id
+(`params.run_id` when given, else Airflow's run id).
+
+1. `ingest_<table>`: every source file loaded in parallel into `raw` (one batch per run).
+2. `dq_raw`: raw gate (row counts, quarantine, schema).
+3. `staging` (Spark) -> `dq_staging` -> `warehouse` (Spark) -> `dq_warehouse`
+   -> `marts` (Spark) -> `dq_marts`: an error-severity failure stops the run.
+4. `publish_metrics`: batch metrics to the Pushgateway.
+
+Every step is idempotent per run id: a retry or re-run replaces what the same run wrote.
+Target: `OLIST_ENV=local` (local operators) or `kind` (KubernetesPodOperator,
+SparkKubernetesOperator). Backfill with `airflow backfill create --dag-id olist_batch`.
+""",
+        schedule="0 3 * * *",
+        tags=("olist", "batch"),
+        steps=(
+            *_INGEST,
+            _gate("raw", tuple(s.task_id for s in _INGEST)),
+            _spark("staging", "dq_raw", _SPARK_SMALL, "raw -> staging (typed, de-duplicated)."),
+            _gate("staging", ("staging",)),
+            _spark("warehouse", "dq_staging", _SPARK_MEDIUM, "staging -> star-schema warehouse."),
+            _gate("warehouse", ("warehouse",)),
+            _spark("marts", "dq_warehouse", _SPARK_MEDIUM, "warehouse -> analytics marts."),
+            _gate("marts", ("marts",)),
+            Step(
+                task_id="publish_metrics",
+                kind=Kind.COMMAND,
+                doc="Push the run's batch metrics to the Pushgateway.",
+                argv=("metrics", "publish", "--run-id", RUN_ID),
+                upstream=("dq_marts",),
+                roles=(Role.READER,),
+                resources=Resources(cpu="100m", memory="256Mi", memory_limit="512Mi"),
+                timeout=timedelta(minutes=5),
+            ),
+        ),
+    )
+)
+
+STREAM_PARITY = _check(
+    Pipeline(
+        dag_id="olist_stream_parity",
+        description="Olist stream/batch parity: stream staging vs batch staging",
+        doc_md="""\
+### olist_stream_parity
+
+Every 30 minutes, compares what the stream consumers stored (`staging.order_events`,
+`staging.payment_events`) with the batch path (counts and payment totals per day) and
+records the result in `audit` and as metrics; drift beyond the tolerance fails the task.
+No backlog of missed slots is run (`catchup=False`): a parity check is only meaningful
+against the current state.
+""",
+        schedule="*/30 * * * *",
+        tags=("olist", "stream", "quality"),
+        max_active_runs=1,
+        dagrun_timeout=timedelta(minutes=25),
+        steps=(
+            Step(
+                task_id="parity_check",
+                kind=Kind.COMMAND,
+                doc="Batch vs stream parity check for the run.",
+                argv=("parity", "run", "--run-id", RUN_ID),
+                roles=(Role.READER,),
+                resources=Resources(cpu="100m", memory="256Mi", memory_limit="512Mi"),
+                timeout=timedelta(minutes=10),
+            ),
+        ),
+    )
+)
+
+DLQ_REPLAY = _check(
+    Pipeline(
+        dag_id="olist_dlq_replay",
+        description="Olist DLQ replay: re-publish dead-lettered events after a fix",
+        doc_md="""\
+### olist_dlq_replay
+
+Manual only (no schedule): after fixing the cause of dead-lettered events, trigger this
+DAG to replay the `orders` and `payments` dead-letter topics into their main topics.
+Consumers are idempotent (`ON CONFLICT (event_id)`), so a replay never duplicates.
+""",
+        schedule=None,
+        tags=("olist", "stream", "ops"),
+        dagrun_timeout=timedelta(hours=1),
+        steps=tuple(
+            Step(
+                task_id=f"dlq_replay_{stream}",
+                kind=Kind.COMMAND,
+                doc=f"Replay the {stream} dead-letter topic.",
+                argv=("stream", "dlq-replay", "--stream", stream),
+                roles=(Role.STREAM,),
+                resources=Resources(cpu="100m", memory="256Mi", memory_limit="512Mi"),
+                timeout=timedelta(minutes=20),
+            )
+            for stream in ("orders", "payments")
+        ),
+    )
+)
+
+PIPELINES: tuple[Pipeline, ...] = (BATCH, STREAM_PARITY, DLQ_REPLAY)

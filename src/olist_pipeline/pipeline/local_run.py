@@ -1,0 +1,252 @@
+"""Run a DAG of the local target end to end with ``dag.test()`` (what ``make run`` uses).
+
+``run_batch_dag(settings, run_id, data_dir)`` runs ``olist_batch`` through
+the real orchestration (dependencies, retries, callbacks, operators) against
+a SQLite metadata database under ``<state_dir>/airflow`` (git-ignored). The
+DAG runs in a child Python process: Airflow reads ``AIRFLOW_HOME`` and its
+configuration once at import and takes over logging, so a fresh process
+keeps both away from the caller; the child reports per-task states and
+durations as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from olist_pipeline.config import Role, Settings
+from olist_pipeline.errors import OlistError
+from olist_pipeline.logs import get_logger
+
+log = get_logger("olist.airflow.local_run")
+
+
+class DagRunFailed(OlistError):
+    """The DAG run finished in a state other than success."""
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task_id: str
+    state: str | None
+    try_number: int
+    duration_s: float | None
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclass(frozen=True)
+class DagRunResult:
+    dag_id: str
+    run_id: str  # the pipeline's run id (what every command got as --run-id)
+    airflow_run_id: str
+    state: str
+    duration_s: float
+    tasks: tuple[TaskResult, ...]
+    airflow_home: str
+    log_file: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "success"
+
+    def task(self, task_id: str) -> TaskResult:
+        return next(t for t in self.tasks if t.task_id == task_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The OLIST_* variables that make a child process see the same ``settings``."""
+    env = {
+        "OLIST_ENV": settings.target.value,
+        "OLIST_PG_HOST": settings.postgres.host,
+        "OLIST_PG_PORT": str(settings.postgres.port),
+        "OLIST_PG_DATABASE": settings.postgres.database,
+        "OLIST_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
+        "OLIST_KAFKA_NAMESPACE": settings.kafka.namespace,
+        "OLIST_STATE_DIR": str(settings.local.state_dir),
+        "OLIST_SPARK_MASTER": settings.spark.master,
+        "OLIST_SPARK_DRIVER_MEMORY": settings.spark.driver_memory,
+        "OLIST_SPARK_SHUFFLE_PARTITIONS": str(settings.spark.shuffle_partitions),
+        "OLIST_LOG_LEVEL": settings.log_level,
+        "OLIST_LOG_FORMAT": settings.log_format,
+    }
+    for role in Role:
+        creds = settings.postgres.credentials.get(role)
+        if creds is not None:
+            env[f"OLIST_PG_{role.value.upper()}_USER"] = creds.user
+            env[f"OLIST_PG_{role.value.upper()}_PASSWORD"] = creds.password
+    if settings.spark.jdbc_jar is not None:
+        env["OLIST_JDBC_JAR"] = str(settings.spark.jdbc_jar)
+    if settings.pushgateway_url:
+        env["OLIST_PUSHGATEWAY_URL"] = settings.pushgateway_url
+    return env
+
+
+def default_airflow_home(settings: Settings) -> Path:
+    return settings.local.state_dir / "airflow"
+
+
+def default_dags_folder() -> Path:
+    from olist_pipeline.pipeline.dags import project_root
+
+    return project_root() / "airflow" / "dags"
+
+
+def airflow_env(airflow_home: Path, dags_folder: Path) -> dict[str, str]:
+    """Airflow configuration for the local target, all through the environment."""
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|olist_pipeline)\..*",
+        # spark-submit with master local[2] (the SparkSubmitOperator's connection).
+        "AIRFLOW_CONN_OLIST_SPARK_LOCAL": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+        "OLIST_ENV": "local",
+    }
+
+
+def run_dag(
+    settings: Settings,
+    dag_id: str,
+    run_id: str,
+    conf: dict[str, Any] | None = None,
+    *,
+    airflow_home: Path | None = None,
+    dags_folder: Path | None = None,
+    echo: bool = False,
+    timeout_s: float = 3600,
+    extra_env: dict[str, str] | None = None,
+) -> DagRunResult:
+    """Run ``dag_id`` once with ``dag.test()`` in a child process; never raises on a failed run."""
+    home = (airflow_home or default_airflow_home(settings)).resolve()
+    dags = (dags_folder or default_dags_folder()).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "logs").mkdir(exist_ok=True)
+    env = {**os.environ, **settings_env(settings), **airflow_env(home, dags), **(extra_env or {})}
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    log_file = home / "logs" / f"{dag_id}-{safe}.log"
+    with tempfile.NamedTemporaryFile("r", suffix=".json", dir=home, delete=False) as tmp:
+        result_path = Path(tmp.name)
+    cmd = [
+        sys.executable, "-m", "olist_pipeline.pipeline.local_run",
+        "--dag-id", dag_id, "--run-id", run_id, "--result", str(result_path),
+        "--conf", json.dumps({"run_id": run_id, **(conf or {})}),
+    ]  # fmt: skip
+    log.info("dag_run_started", dag_id=dag_id, run_id=run_id, airflow_home=str(home))
+    t0 = time.monotonic()
+    try:
+        with log_file.open("w", encoding="utf-8") as out:
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                if echo:
+                    sys.stderr.write(line)
+            code = proc.wait(timeout=timeout_s)
+        text = result_path.read_text("utf-8") if result_path.exists() else ""
+    finally:
+        result_path.unlink(missing_ok=True)
+    if code != 0 or not text:
+        raise DagRunFailed(
+            f"the Airflow run of {dag_id} could not complete (exit {code}); see {log_file}"
+        )
+    data = json.loads(text)
+    result = DagRunResult(
+        dag_id=dag_id,
+        run_id=run_id,
+        airflow_run_id=data["airflow_run_id"],
+        state=data["state"],
+        duration_s=round(time.monotonic() - t0, 1),
+        tasks=tuple(TaskResult(**t) for t in data["tasks"]),
+        airflow_home=str(home),
+        log_file=str(log_file),
+    )
+    log.info("dag_run_finished", dag_id=dag_id, run_id=run_id, state=result.state,
+             duration_s=result.duration_s)  # fmt: skip
+    return result
+
+
+def run_batch_dag(
+    settings: Settings,
+    run_id: str,
+    data_dir: Path | str,
+    *,
+    airflow_home: Path | None = None,
+    echo: bool = False,
+) -> DagRunResult:
+    """Run ``olist_batch`` end to end on the local target; check ``result.ok``."""
+    return run_dag(
+        settings,
+        "olist_batch",
+        run_id,
+        {"data_dir": str(Path(data_dir).resolve())},
+        airflow_home=airflow_home,
+        echo=echo,
+    )
+
+
+# ---- the child process ----------------------------------------------------------
+
+
+def _migrate_metadata_db() -> None:
+    from airflow.utils.db import upgradedb
+
+    upgradedb()
+
+
+def _child(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="olist_pipeline.pipeline.local_run")
+    parser.add_argument("--dag-id", required=True)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--conf", default="{}")
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args(argv)
+
+    _migrate_metadata_db()
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if args.dag_id not in bag.dags:
+        print(f"DAG {args.dag_id} not found; import errors: {bag.import_errors}", flush=True)
+        return 2
+    dag = bag.dags[args.dag_id]
+    dr = dag.test(run_conf=json.loads(args.conf))
+    tasks = []
+    for ti in sorted(dr.get_task_instances(), key=lambda t: (t.start_date is None, t.start_date)):
+        start, end = ti.start_date, ti.end_date
+        tasks.append(
+            {
+                "task_id": ti.task_id,
+                "state": str(ti.state.value if hasattr(ti.state, "value") else ti.state),
+                "try_number": int(ti.try_number or 0),
+                "duration_s": round((end - start).total_seconds(), 2) if start and end else None,
+                "start": start.isoformat() if start else None,
+                "end": end.isoformat() if end else None,
+            }
+        )
+    state = dr.state.value if hasattr(dr.state, "value") else str(dr.state)
+    Path(args.result).write_text(
+        json.dumps({"airflow_run_id": dr.run_id, "state": state, "tasks": tasks}), "utf-8"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))
