@@ -24,6 +24,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "olist_pipeline.local.commands",
     "olist_pipeline.db.commands",
     "olist_pipeline.mainjob.commands",
+    "olist_pipeline.analytics.commands",
+    "olist_pipeline.ingest.commands",
+    "olist_pipeline.transform.commands",
+    "olist_pipeline.quality.commands",
+    "olist_pipeline.stream.commands",
 )
 
 
