@@ -1,0 +1,111 @@
+"""``olist data generate | profile``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from olist_pipeline.config import Settings
+from olist_pipeline.errors import EXIT_FAILURE, EXIT_OK
+
+
+def register(sub: Any) -> None:
+    data = sub.add_parser("data", help="Olist source files: generate synthetic data, profile")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    gen = dsub.add_parser(
+        "generate",
+        help="write the 9 Olist files (original dialect, real quirks) for a scale and seed",
+    )
+    gen.add_argument(
+        "--scale", type=float, default=0.01, help="1.0 = real row counts (default 0.01)"
+    )
+    gen.add_argument("--seed", type=int, default=42, help="same seed, same bytes (default 42)")
+    gen.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: <state dir>/data/generated-scale<S>-seed<N>)",
+    )
+    gen.add_argument("--no-quirks", action="store_true", help="clean data: switch every quirk off")
+    gen.add_argument(
+        "--without-quirk",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch one quirk off (repeatable); `--list-quirks` names them",
+    )
+    gen.add_argument("--list-quirks", action="store_true", help="print the quirk names and exit")
+    gen.set_defaults(func=_generate)
+
+    prof = dsub.add_parser(
+        "profile",
+        help="row counts, key uniqueness, nulls, distributions and quirks of a data folder",
+    )
+    prof.add_argument("dir", type=Path, help="folder holding the 9 Olist CSV files")
+    prof.add_argument("--json", action="store_true", help="print the figures as JSON")
+    prof.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the real data set's figures; exit 1 naming the figures outside "
+        "their tolerance",
+    )
+    prof.add_argument(
+        "--no-quirks", action="store_true", help="with --check: expect every quirk to be absent"
+    )
+    prof.set_defaults(func=_profile)
+
+
+def _generate(args: argparse.Namespace, settings: Settings) -> int:
+    from olist_pipeline.sources.datadir import generated_dir, write_marker
+    from olist_pipeline.sources.generator import Quirks, generate
+
+    if args.list_quirks:
+        print("\n".join(Quirks.names()))
+        return EXIT_OK
+    quirks = (Quirks.none() if args.no_quirks else Quirks()).without(*args.without_quirk)
+    out = args.out or generated_dir(settings, args.scale, args.seed)
+    result = generate(out, scale=args.scale, seed=args.seed, quirks=quirks)
+    on = [name for name in Quirks.names() if getattr(quirks, name)]
+    write_marker(out, args.scale, args.seed, result.rows, quirks=on)
+    total = sum(result.rows.values())
+    for table, n in result.rows.items():
+        print(f"{table:<22} {n:>10,}")
+    print(
+        f"wrote {total:,} rows to {out} in {result.seconds:.1f}s "
+        f"({total / max(result.seconds, 1e-9):,.0f} rows/s); quirks: "
+        f"{'all' if len(on) == len(Quirks.names()) else ', '.join(on) or 'none'}"
+    )
+    return EXIT_OK
+
+
+def _profile(args: argparse.Namespace, settings: Settings) -> int:
+    from olist_pipeline.sources.datadir import require_complete
+    from olist_pipeline.sources.profile import EXPECTED, check, profile
+
+    figures = profile(require_complete(args.dir))
+    failures = check(figures, quirks=not args.no_quirks) if args.check else []
+    if args.json:
+        payload: dict[str, Any] = {"figures": figures}
+        if args.check:
+            payload["failures"] = [f.__dict__ for f in failures]
+        print(json.dumps(payload, indent=2, sort_keys=True))
+    else:
+        expected = {e.name: e.describe(not args.no_quirks) for e in EXPECTED}
+        failed = {f.name for f in failures}
+        print(f"{'figure':<58} {'value':>14}  expected")
+        for name in sorted(figures):
+            value = figures[name]
+            text = f"{value:,.0f}" if float(value).is_integer() else f"{value:.4f}"
+            mark = "  FAIL" if name in failed else ""
+            print(f"{name:<58} {text:>14}  {expected.get(name, '')}{mark}".rstrip())
+    if args.check:
+        if failures:
+            for f in failures:
+                print(f"FAIL {f.name}: found {f.found}, expected {f.expected}")
+            print(f"{len(failures)} figure(s) outside their tolerance")
+            return EXIT_FAILURE
+        print(f"profile check passed: {len(EXPECTED)} figures within tolerance")
+    return EXIT_OK
