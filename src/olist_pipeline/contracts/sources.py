@@ -42,6 +42,9 @@ class Dialect:
     # Quote a string value only when it starts with a digit (the original rule);
     # `always_quote` lists columns quoted regardless (the reviews file's ids).
     always_quote: tuple[str, ...] = ()
+    # False where free text is quoted only when it must be (a comma, quote or
+    # line break inside): the reviews file writes a title `10` bare.
+    digit_rule: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,9 @@ CONTRACTS: tuple[SourceContract, ...] = (
         # review_id alone repeats (~827 times in the full file): one review
         # text attached to several orders.
         primary_key=("review_id", "order_id"),
-        dialect=Dialect(line_terminator="\r\n", always_quote=("review_id", "order_id")),
+        dialect=Dialect(
+            line_terminator="\r\n", always_quote=("review_id", "order_id"), digit_rule=False
+        ),
     ),
     SourceContract(
         table="orders",

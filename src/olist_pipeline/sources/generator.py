@@ -240,6 +240,13 @@ def _q(text: str) -> str:
     return text
 
 
+def _qtext(text: str) -> str:
+    """Review text: quoted only when it must be (that file has no digit rule)."""
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def _qid(hex_id: str) -> str:
     return f'"{hex_id}"' if hex_id[0] < "a" else hex_id
 
@@ -867,8 +874,8 @@ def _write_orders(out: Path, world: _World) -> dict[str, int]:  # noqa: PLR0912,
                 last_review = (rid, score_r, title, msg)
                 created_r = created + r * day
                 reviews.write(
-                    f'"{rid}","{order_id}",{score_r},{_q(title) if title else ""},'
-                    f"{_q(msg) if msg else ''},{_ts(created_r)},{_ts(answered + r * day)}"
+                    f'"{rid}","{order_id}",{score_r},{_qtext(title) if title else ""},'
+                    f"{_qtext(msg) if msg else ''},{_ts(created_r)},{_ts(answered + r * day)}"
                 )
 
     for w in (orders, customers, items_w, pays, reviews):
