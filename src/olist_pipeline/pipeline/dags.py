@@ -132,7 +132,6 @@ def _dns_name(task_id: str) -> str:
 
 
 def _kind_task(step: Step) -> Any:
-    from airflow.providers.cncf.kubernetes.secret import Secret
     from kubernetes.client import models as k
 
     if step.kind is Kind.SPARK:
@@ -154,7 +153,18 @@ def _kind_task(step: Step) -> Any:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
     r = step.resources
-    volumes, mounts = [], []
+    # Settings come from the chart's ConfigMap, each login from its role's Secret:
+    # a pod holds only the logins its step needs.
+    env_from = [k.V1EnvFromSource(config_map_ref=k.V1ConfigMapEnvSource(name=k8s.ENV_CONFIGMAP))]
+    env_from += [
+        k.V1EnvFromSource(secret_ref=k.V1SecretEnvSource(name=k8s.role_secret(role)))
+        for role in step.roles
+    ]
+    # Read-only root filesystem: scratch space on /tmp (OLIST_STATE_DIR=/tmp/olist).
+    volumes = [
+        k.V1Volume(name="tmp", empty_dir=k.V1EmptyDirVolumeSource(size_limit="256Mi")),
+    ]
+    mounts = [k.V1VolumeMount(name="tmp", mount_path="/tmp")]  # noqa: S108
     if step.needs_source_data:
         volumes.append(
             k.V1Volume(
@@ -174,24 +184,24 @@ def _kind_task(step: Step) -> Any:
         image_pull_policy=k8s.IMAGE_PULL_POLICY,
         cmds=["olist"],
         arguments=list(step.argv),
-        env_vars=[k.V1EnvVar(name=n, value=v) for n, v in k8s.plain_env().items()],
-        secrets=[
-            Secret("env", var, name, key)  # type: ignore[no-untyped-call]
-            for var, name, key in k8s.secret_env(step.roles)
-        ],
+        env_from=env_from,
         service_account_name=k8s.JOBS_SERVICE_ACCOUNT,
+        automount_service_account_token=False,
         container_resources=k.V1ResourceRequirements(
             requests={"cpu": r.cpu, "memory": r.memory},
             limits={"cpu": r.cpu_limit, "memory": r.memory_limit},
         ),
         security_context=k.V1PodSecurityContext(
             run_as_non_root=True,
-            run_as_user=10001,
+            run_as_user=k8s.RUN_AS_USER,
+            run_as_group=k8s.RUN_AS_USER,
+            fs_group=k8s.RUN_AS_USER,
             seccomp_profile=k.V1SeccompProfile(type="RuntimeDefault"),
         ),
         container_security_context=k.V1SecurityContext(
             allow_privilege_escalation=False,
             read_only_root_filesystem=True,
+            run_as_non_root=True,
             capabilities=k.V1Capabilities(drop=["ALL"]),
         ),
         volumes=volumes,

@@ -127,7 +127,7 @@ def _gate(layer: str, after: tuple[str, ...]) -> Step:
         doc=f"Data-quality gate on {layer}: an error-severity failure stops the run (exit 4).",
         argv=("dq", "run", "--layer", layer, "--run-id", RUN_ID),
         upstream=after,
-        roles=(Role.TRANSFORMER, Role.READER),
+        roles=(Role.TRANSFORMER,),
         timeout=timedelta(minutes=15),
     )
 
@@ -146,14 +146,14 @@ def _spark(job: str, after: str, resources: Resources, doc: str) -> Step:
 
 
 def _ingest_argv(table: str) -> tuple[str, ...]:
+    # No --batch-id: ingest names a batch after the file's content hash, so a
+    # re-run (or the next day's run over unchanged files) is a no-op.
     return (
         "ingest",
         "--source",
         DATA_DIR,
         "--tables",
         table,
-        "--batch-id",
-        RUN_ID,
         "--run-id",
         RUN_ID,
     )
@@ -166,7 +166,7 @@ _INGEST = tuple(
     Step(
         task_id=f"ingest_{table}",
         kind=Kind.COMMAND,
-        doc=f"Load the {table} source file into raw.{table} as one batch keyed by the run id.",
+        doc=f"Load the {table} source file into raw.{table} (one content-addressed batch).",
         argv=_ingest_argv(table),
         roles=(Role.LOADER,),
         resources=Resources(cpu="250m", memory="512Mi", memory_limit="1Gi"),
@@ -246,7 +246,7 @@ against the current state.
                 kind=Kind.COMMAND,
                 doc="Batch vs stream parity check for the run.",
                 argv=("parity", "run", "--run-id", RUN_ID),
-                roles=(Role.READER,),
+                roles=(Role.TRANSFORMER,),
                 resources=Resources(cpu="100m", memory="256Mi", memory_limit="512Mi"),
                 timeout=timedelta(minutes=10),
             ),

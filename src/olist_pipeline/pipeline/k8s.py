@@ -1,9 +1,13 @@
-"""What the Kubernetes target's tasks run with: image, namespaces, accounts, Secrets.
+"""What the Kubernetes target's tasks run with: image, namespaces, accounts, config, Secrets.
 
 One place for every cluster name the DAGs and the SparkApplication templates
-(``spark-apps/k8s/<job>.yaml``) use; the chart (``charts/olist-platform``)
-creates the namespaces, service accounts, RBAC and Secrets named here, and a
-DAG test checks the templates carry the same values.
+(``spark-apps/k8s/<job>.yaml``) use. They match ``charts/olist-platform``
+installed as release ``olist``: it creates the job namespaces' launcher RBAC,
+the ``olist-jobs`` service account, the ``olist-env`` ConfigMap (OLIST_ENV=kind,
+database host, Kafka bootstrap, Pushgateway) and one login Secret per
+database role (``olist-db-<role>``, keys ``OLIST_PG_<ROLE>_USER`` /
+``_PASSWORD``) in every job namespace. A DAG test checks the templates carry
+the same values.
 """
 
 from __future__ import annotations
@@ -17,19 +21,19 @@ IMAGE = f"olist/pipeline:{__version__}"
 IMAGE_PULL_POLICY = "IfNotPresent"
 SPARK_VERSION = "4.2.0"
 
-# Command pods (ingest, DQ, parity, metrics) and Spark applications run in
-# their own namespaces; the operator's namespace default ("default") is never used.
+# Command pods (ingest, DQ, parity, metrics) and Spark applications run in the
+# chart's job namespaces; the operators' namespace default ("default") is never used.
 JOBS_NAMESPACE = "olist-jobs"
 SPARK_NAMESPACE = "spark-jobs"
+# Job pods need no API access (the chart's account has none and no token);
+# Spark drivers create their executors, so they run as the Spark Operator
+# chart's job account (spark.serviceAccount, default <release>-spark).
 JOBS_SERVICE_ACCOUNT = "olist-jobs"
-SPARK_SERVICE_ACCOUNT = "olist-spark"
+SPARK_SERVICE_ACCOUNT = "spark-operator-spark"
 KUBERNETES_CONN_ID = "kubernetes_default"
 
-# Endpoints inside the cluster (CloudNativePG rw service, Strimzi bootstrap,
-# Pushgateway of kube-prometheus-stack's namespace).
-PG_HOST = "olist-pg-rw.olist-data.svc"
-KAFKA_BOOTSTRAP = "olist-kafka-bootstrap.kafka.svc:9092"
-PUSHGATEWAY_URL = "http://prometheus-pushgateway.monitoring.svc:9091"
+ENV_CONFIGMAP = "olist-env"
+RELEASE = "olist"
 
 # Source CSV files for ingestion: a read-only volume claim mounted into the pod.
 SOURCE_DATA_CLAIM = "olist-source-data"
@@ -38,30 +42,10 @@ SOURCE_DATA_PATH = "/data/olist"
 # Spark apps baked into the image (mainApplicationFile: local://...).
 SPARK_APPS_DIR = "/opt/olist/spark-apps"
 
+# Same as the chart's podSecurityContext (the image's unprivileged user).
+RUN_AS_USER = 10001
+
 
 def role_secret(role: Role) -> str:
-    """Secret holding one database login (keys ``username`` / ``password``, CNPG style)."""
-    return f"olist-pg-{role.value}"
-
-
-def plain_env() -> dict[str, str]:
-    """Non-secret environment every pod gets (config.py's variable names)."""
-    return {
-        "OLIST_ENV": "kind",
-        "OLIST_PG_HOST": PG_HOST,
-        "OLIST_PG_PORT": "5432",
-        "OLIST_PG_DATABASE": "olist",
-        "OLIST_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
-        "OLIST_PUSHGATEWAY_URL": PUSHGATEWAY_URL,
-        "OLIST_LOG_FORMAT": "json",
-    }
-
-
-def secret_env(roles: tuple[Role, ...]) -> list[tuple[str, str, str]]:
-    """(env var, secret name, secret key) for each role's login: least privilege per step."""
-    out: list[tuple[str, str, str]] = []
-    for role in roles:
-        upper = role.value.upper()
-        out.append((f"OLIST_PG_{upper}_USER", role_secret(role), "username"))
-        out.append((f"OLIST_PG_{upper}_PASSWORD", role_secret(role), "password"))
-    return out
+    """The chart's login Secret of one database role."""
+    return f"{RELEASE}-db-{role.value}"

@@ -1,0 +1,259 @@
+"""DAG integrity for both targets: import, shape, retries, operators, rendered manifests.
+
+The DAG files are loaded with Airflow's DagBag once per target (OLIST_ENV);
+the Kubernetes objects are rendered offline (no cluster) and validated
+against the pinned Kubernetes schema and the Spark Operator CRD schema.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from olist_pipeline.config import Role, Target
+from olist_pipeline.contracts.sources import TABLES
+from olist_pipeline.pipeline import k8s
+from olist_pipeline.pipeline.definition import BATCH, PIPELINES, RUN_ID, Kind, Pipeline
+from tests.k8s_validate import validate_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "airflow" / "dags"
+BY_ID = {p.dag_id: p for p in PIPELINES}
+
+
+def _load(target: Target, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[str]]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("OLIST_ENV", target.value)
+
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a DAG file opened a network connection at parse time")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(str(DAGS))
+    found = [f"{w.category.__name__}: {w.message} ({w.filename})" for w in caught]
+    for file_warnings in getattr(bag, "captured_warnings", {}).values():
+        found.extend(str(w) for w in file_warnings)
+    return bag, found
+
+
+@pytest.fixture(scope="module")
+def bags() -> dict[Target, Any]:
+    mp = pytest.MonkeyPatch()
+    out: dict[Target, Any] = {}
+    try:
+        for target in Target:
+            bag, found = _load(target, mp)
+            assert bag.import_errors == {}, f"{target}: {bag.import_errors}"
+            assert found == [], f"{target}: warnings while parsing DAGs: {found}"
+            out[target] = bag
+    finally:
+        mp.undo()
+    return out
+
+
+def _edges(dag: Any) -> set[tuple[str, str]]:
+    return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+
+
+def test_every_dag_file_loads_in_both_targets_without_errors_or_warnings(bags):
+    for target, bag in bags.items():
+        assert set(bag.dag_ids) == set(BY_ID), target
+        for dag_id, dag in bag.dags.items():
+            assert Path(dag.fileloc).stem == dag_id, "dag_id must match its file name"
+
+
+def test_both_targets_have_the_same_task_ids_and_dependencies(bags):
+    for dag_id, pipeline in BY_ID.items():
+        local, kind = bags[Target.LOCAL].dags[dag_id], bags[Target.KIND].dags[dag_id]
+        assert set(local.task_ids) == set(kind.task_ids) == {s.task_id for s in pipeline.steps}
+        assert _edges(local) == _edges(kind) == pipeline.edges()
+        assert local.schedule == kind.schedule
+
+
+@pytest.mark.parametrize("target", list(Target))
+def test_dag_level_settings_are_explicit(bags, target):
+    for dag_id, dag in bags[target].dags.items():
+        p = BY_ID[dag_id]
+        assert dag.catchup is False
+        assert "olist" in dag.tags and f"target:{target.value}" in dag.tags
+        assert dag.doc_md and dag.doc_md.strip().startswith(f"### {dag_id}")
+        assert dag.max_active_runs == p.max_active_runs
+        assert dag.dagrun_timeout is not None
+        assert dag.on_failure_callback and dag.on_success_callback
+        assert "run_id" in dag.params
+    assert bags[target].dags["olist_batch"].timetable.expression == "0 3 * * *"
+    assert bags[target].dags["olist_stream_parity"].timetable.expression == "*/30 * * * *"
+    assert bags[target].dags["olist_dlq_replay"].schedule is None  # manual only
+
+
+@pytest.mark.parametrize("target", list(Target))
+def test_every_task_retries_with_backoff_timeout_and_failure_callback(bags, target):
+    for dag in bags[target].dags.values():
+        for task in dag.tasks:
+            where = f"{target.value}:{dag.dag_id}.{task.task_id}"
+            assert task.retries >= 2, where
+            assert task.retry_exponential_backoff >= 2, where
+            assert task.max_retry_delay is not None, where
+            assert task.execution_timeout is not None, where
+            assert task.on_failure_callback, where
+            assert task.on_retry_callback, where
+            assert task.doc_md, where
+
+
+def test_batch_shape_ingests_every_table_in_parallel_then_gates_each_layer(bags):
+    dag = bags[Target.LOCAL].dags["olist_batch"]
+    ingest = {f"ingest_{t}" for t in TABLES}
+    assert ingest <= set(dag.task_ids)
+    for tid in ingest:
+        assert dag.get_task(tid).upstream_task_ids == set()
+        assert dag.get_task(tid).downstream_task_ids == {"dq_raw"}
+    chain = ["dq_raw", "staging", "dq_staging", "warehouse", "dq_warehouse", "marts"]
+    chain += ["dq_marts", "publish_metrics"]
+    for up, down in itertools.pairwise(chain):
+        assert dag.get_task(down).upstream_task_ids == {up}
+    assert len(dag.tasks) == len(TABLES) + len(chain)
+
+
+def test_local_target_uses_local_operators(bags):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    for dag_id, dag in bags[Target.LOCAL].dags.items():
+        for step in BY_ID[dag_id].steps:
+            task = dag.get_task(step.task_id)
+            if step.kind is Kind.SPARK:
+                assert isinstance(task, SparkSubmitOperator)
+                assert task.application == str(ROOT / "spark-apps" / f"{step.job}.py")
+                assert Path(task.application).is_file()
+                assert task.application_args == ["--run-id", RUN_ID]
+                assert task.jars == "{{ olist_jdbc_jar() }}"  # resolved at run time only
+            else:
+                assert isinstance(task, PythonOperator)
+                assert task.op_kwargs["argv"] == list(step.argv)
+                assert "--run-id" in step.argv or dag_id == "olist_dlq_replay"
+
+
+def test_kind_target_uses_kubernetes_operators(bags):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import (
+        SparkKubernetesOperator,
+    )
+
+    for dag_id, dag in bags[Target.KIND].dags.items():
+        for step in BY_ID[dag_id].steps:
+            task = dag.get_task(step.task_id)
+            if step.kind is Kind.SPARK:
+                assert isinstance(task, SparkKubernetesOperator)
+                assert task.namespace == k8s.SPARK_NAMESPACE
+                # Airflow reads the template file when it loads the DAG (template_ext).
+                template = task.application_file
+                assert template == f"{step.job}.yaml" or (
+                    f"local://{k8s.SPARK_APPS_DIR}/{step.job}.py" in template
+                )
+                assert task.reattach_on_restart and task.get_logs and task.delete_on_termination
+            else:
+                assert type(task) is KubernetesPodOperator
+                assert task.namespace == k8s.JOBS_NAMESPACE
+                assert task.image == k8s.IMAGE and not task.image.endswith(":latest")
+                assert task.on_finish_action.value == "delete_succeeded_pod"
+                assert task.get_logs and task.durable and task.log_events_on_failure
+
+
+def _rendered(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
+    from olist_pipeline.pipeline.render import render_kind
+
+    return {r.task_id: r.manifest for r in render_kind(pipeline, run_id="scheduled__2026-01-02")}
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES, ids=lambda p: p.dag_id)
+def test_rendered_kubernetes_objects_validate_and_carry_the_expected_values(pipeline):
+    rendered = _rendered(pipeline)
+    assert set(rendered) == {s.task_id for s in pipeline.steps}
+    for step in pipeline.steps:
+        doc = rendered[step.task_id]
+        errors = validate_manifest(doc, strict=True)
+        assert errors == [], f"{step.task_id}: {errors}"
+        if step.kind is Kind.SPARK:
+            _check_spark_application(step, doc)
+        else:
+            _check_pod(step, doc)
+
+
+def _check_pod(step: Any, pod: dict[str, Any]) -> None:
+    assert pod["kind"] == "Pod"
+    assert pod["metadata"]["namespace"] == k8s.JOBS_NAMESPACE
+    spec = pod["spec"]
+    assert spec["serviceAccountName"] == k8s.JOBS_SERVICE_ACCOUNT
+    assert spec["restartPolicy"] == "Never"
+    (container,) = spec["containers"]  # no sidecar: sidecars hang KPO pods
+    assert container["image"] == k8s.IMAGE
+    assert container["command"] == ["olist"]
+    expected = [a.replace(RUN_ID, "scheduled__2026-01-02") for a in step.argv]
+    expected = [a.replace("{{ params.data_dir }}", k8s.SOURCE_DATA_PATH) for a in expected]
+    assert container["args"] == expected
+    refs = [e.get("secretRef", {}).get("name") for e in container["envFrom"]]
+    assert refs[1:] == [k8s.role_secret(r) for r in step.roles]
+    assert container["envFrom"][0] == {"configMapRef": {"name": k8s.ENV_CONFIGMAP}}
+    assert Role.ADMIN not in step.roles
+    assert container["resources"]["requests"] == {
+        "cpu": step.resources.cpu,
+        "memory": step.resources.memory,
+    }
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert (k8s.SOURCE_DATA_PATH in mounts) == step.needs_source_data
+    assert pod["metadata"]["labels"]["dag_id"]  # reattach labels
+
+
+def _check_spark_application(step: Any, app: dict[str, Any]) -> None:
+    assert app["apiVersion"] == "sparkoperator.k8s.io/v1beta2"
+    assert app["kind"] == "SparkApplication"
+    assert app["metadata"]["namespace"] == k8s.SPARK_NAMESPACE
+    spec = app["spec"]
+    assert spec["image"] == k8s.IMAGE
+    assert spec["sparkVersion"] == k8s.SPARK_VERSION
+    assert spec["mainApplicationFile"] == f"local://{k8s.SPARK_APPS_DIR}/{step.job}.py"
+    assert spec["arguments"] == ["--run-id", "scheduled__2026-01-02"]
+    assert spec["restartPolicy"] == {"type": "Never"}
+    assert spec["timeToLiveSeconds"] > 0
+    r = step.resources
+    assert spec["driver"]["memory"] == r.driver_memory
+    assert spec["driver"]["cores"] == r.driver_cores
+    assert spec["executor"]["instances"] == r.executor_instances
+    assert spec["executor"]["memory"] == r.executor_memory
+    for part in ("driver", "executor"):
+        assert spec[part]["serviceAccount"] == k8s.SPARK_SERVICE_ACCOUNT
+        assert {"secretRef": {"name": k8s.role_secret(Role.TRANSFORMER)}} in spec[part]["envFrom"]
+        assert spec[part]["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_spark_application_templates_exist_for_every_spark_step_and_nothing_else():
+    jobs = {s.job for p in PIPELINES for s in p.steps if s.kind is Kind.SPARK}
+    files = {f.stem for f in (ROOT / "spark-apps" / "k8s").glob("*.yaml")}
+    assert files == jobs
+    for job in jobs:
+        text = (ROOT / "spark-apps" / "k8s" / f"{job}.yaml").read_text()
+        assert "{{ params.run_id or run_id }}" in text
+        assert yaml.safe_load(text)["metadata"]["namespace"] == k8s.SPARK_NAMESPACE
+
+
+def test_definition_refuses_unknown_upstreams_and_duplicates():
+    from dataclasses import replace
+
+    from olist_pipeline.pipeline.definition import _check
+
+    first = BATCH.steps[0]
+    with pytest.raises(ValueError, match="unknown upstream"):
+        _check(replace(BATCH, steps=(replace(first, upstream=("nope",)),)))
+    with pytest.raises(ValueError, match="duplicate"):
+        _check(replace(BATCH, steps=(first, first)))
