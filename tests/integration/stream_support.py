@@ -1,0 +1,167 @@
+"""Helpers for the stream integration tests: real consumer subprocesses, DLQ reads, counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+
+from olist_pipeline.config import Role, Settings
+from olist_pipeline.stream.dlq import header_map
+from olist_pipeline.stream.events import Event
+from olist_pipeline.stream.producer import ProduceReport, produce
+from olist_pipeline.stream.source import load_events
+from olist_pipeline.stream.topics import create_topics, stream_spec
+
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+
+
+def env_for(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "OLIST_PG_HOST": settings.postgres.host,
+        "OLIST_PG_PORT": str(settings.postgres.port),
+        "OLIST_PG_DATABASE": settings.postgres.database,
+        "OLIST_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
+        "OLIST_KAFKA_NAMESPACE": settings.kafka.namespace,
+        "OLIST_LOG_FORMAT": "json",
+    }
+    env.pop("OLIST_LOG_FILE", None)
+    env.update(extra)
+    return env
+
+
+class ConsumerProcess:
+    """``olist stream consume`` as a real subprocess, its JSON log in a file."""
+
+    def __init__(self, settings: Settings, log_dir: Path, name: str, *args: str) -> None:
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "olist_pipeline.cli", "stream", "consume", *args],
+            env=env_for(settings), stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+    def records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text("utf-8", "replace").splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r.get("event") == name]
+
+    def ensure_stopped(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        if not self._log.closed:
+            self._log.close()
+
+
+def prepare(settings: Settings) -> None:
+    create_topics(settings)
+
+
+def replay_events(limit_orders: int, data_dir: Path = REALDATA) -> list[Event]:
+    events, _ = load_events(data_dir, limit_orders)
+    return events
+
+
+def produce_events(settings: Settings, events: list[Event], **knobs: Any) -> ProduceReport:
+    report = produce(settings, events, **knobs)
+    assert not report.undelivered and not report.as_dict()["failed"], report.as_dict()
+    return report
+
+
+def stored_ids(settings: Settings, stream: str) -> list[str]:
+    table = "staging.order_events" if stream == "orders" else "staging.payment_events"
+    with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+        return [str(r[0]) for r in conn.execute(f"SELECT event_id FROM {table}").fetchall()]
+
+
+def stored_offsets(settings: Settings, stream: str) -> dict[int, int]:
+    topic = stream_spec(stream).topic_name(settings)
+    with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+        rows = conn.execute(
+            "SELECT partition, next_offset FROM audit.stream_offsets WHERE topic = %s", (topic,)
+        ).fetchall()
+    return {int(p): int(o) for p, o in rows}
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    c = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "probe"})
+    try:
+        md = c.list_topics(topic, timeout=10)
+        return {
+            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in md.topics[topic].partitions
+        }
+    finally:
+        c.close()
+
+
+def read_topic(settings: Settings, topic: str, timeout: float = 20) -> list[Any]:
+    """Every message of ``topic`` (all partitions, from the start)."""
+    ends = end_offsets(settings, topic)
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"reader-{time.time_ns()}",
+            "enable.auto.commit": False,
+        }
+    )
+    out: list[Any] = []
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in ends])
+        want = sum(ends.values())
+        deadline = time.monotonic() + timeout
+        while len(out) < want and time.monotonic() < deadline:
+            out += [m for m in c.consume(500, 0.5) if m.error() is None]
+    finally:
+        c.close()
+    return out
+
+
+def dlq_letters(settings: Settings, stream: str) -> list[tuple[dict[str, str], bytes | None]]:
+    topic = stream_spec(stream).dlq_name(settings)
+    return [(header_map(m.headers()), m.value()) for m in read_topic(settings, topic)]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
