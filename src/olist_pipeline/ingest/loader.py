@@ -322,7 +322,7 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
         with conn.transaction():
             existing = manifest.lock_batch(conn, table, batch_id)
             if existing is not None and existing.status == "succeeded":
-                if existing.sha256 != sha:
+                if existing.sha256 != sha and not job.replace:
                     raise BatchConflictError(
                         f"batch {batch_id!r} of raw.{table} already holds a different file "
                         f"(sha256 {existing.sha256}, this one {sha}); name a new batch with "

@@ -47,7 +47,7 @@ class CsvShapeScanner:
     is skipped, as the reader does.
     """
 
-    __slots__ = ("_bad", "_first", "_in_quote", "_last", "_newlines", "_tail")
+    __slots__ = ("_bad", "_first", "_head", "_in_quote", "_last", "_newlines", "_tail")
 
     def __init__(self) -> None:
         self._in_quote = False
@@ -55,6 +55,7 @@ class CsvShapeScanner:
         self._newlines = 0  # line feeds outside quoted fields
         self._tail = b"\n"  # last bytes of the data, for checks across chunks
         self._first = True
+        self._head = b""
         self._bad = ""
 
     @property
@@ -67,9 +68,19 @@ class CsvShapeScanner:
             return not self._bad
         data = chunk
         if self._first:
+            data = self._head + data
+            if len(data) < len(_BOM) and _BOM.startswith(data):
+                self._head = data  # cannot tell a BOM yet
+                return True
             self._first = False
+            self._head = b""
             if data.startswith(_BOM):
                 data = data[3:]
+        return self._scan(data)
+
+    def _scan(self, data: bytes) -> bool:
+        if not data:
+            return True
         if b"\x00" in data:
             self._bad = "nul_byte: the file contains a NUL byte"
             return False
@@ -97,6 +108,9 @@ class CsvShapeScanner:
 
     def finish(self) -> ScanResult:
         """The verdict once every chunk was fed."""
+        if self._first and self._head:  # fewer bytes than a BOM in all
+            self._first = False
+            self._scan(self._head)
         if self._bad:
             return ScanResult(False, 0, self._bad)
         if self._in_quote:
