@@ -15,7 +15,11 @@ def register(sub: Any) -> None:
 
     def with_services(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
-            "services", nargs="*", help="limit to these services (default: all)", metavar="SERVICE"
+            "services",
+            nargs="*",
+            help="limit to these services or groups (default: all but the on-demand monitoring "
+            "services; `monitor` = pushgateway, postgres-exporter, prometheus)",
+            metavar="SERVICE",
         )
         return p
 
@@ -42,16 +46,16 @@ def register(sub: Any) -> None:
     versions.set_defaults(func=_versions)
 
 
-def _stack(args: argparse.Namespace, settings: Settings) -> Any:
+def _stack(args: argparse.Namespace, settings: Settings, everything: bool = False) -> Any:
     from olist_pipeline.local.stack import LocalStack
 
-    return LocalStack(settings, args.services or None)
+    return LocalStack(settings, args.services or None, everything=everything)
 
 
 def _print_states(states: Any) -> None:
     for st in states:
         pid = f"pid {st.pid}" if st.pid else ""
-        print(f"{st.name:<10} {st.label:<9} {st.address:<18} {pid}".rstrip())
+        print(f"{st.name:<17} {st.label:<9} {st.address:<18} {pid}".rstrip())
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,13 +65,14 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _down(args: argparse.Namespace, settings: Settings) -> int:
-    states = _stack(args, settings).down()
+    # Bare `down` also stops the on-demand services (monitoring) if they run.
+    states = _stack(args, settings, everything=True).down()
     _print_states(states)
     return EXIT_OK if not any(s.running for s in states) else EXIT_FAILURE
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    _print_states(_stack(args, settings).status())
+    _print_states(_stack(args, settings, everything=True).status())
     return EXIT_OK
 
 

@@ -475,20 +475,47 @@ class KafkaService:
 
 ServiceFactory = Callable[[Settings], Service]
 
+
+def _monitoring(class_name: str) -> ServiceFactory:
+    # Imported when built: local.monitoring builds on this module's helpers.
+    def make(settings: Settings) -> Service:
+        from olist_pipeline.local import monitoring
+
+        service: Service = getattr(monitoring, class_name)(settings)
+        return service
+
+    return make
+
+
 # Start order; stop runs in reverse. Later issues register more services here.
 SERVICES: dict[str, ServiceFactory] = {
     "postgres": PostgresService,
     "kafka": KafkaService,
+    "pushgateway": _monitoring("PushgatewayService"),
+    "postgres-exporter": _monitoring("PostgresExporterService"),
+    "prometheus": _monitoring("PrometheusService"),
 }
+# Started only when named (`olist stack up monitor`), so `olist stack up` stays fast.
+ON_DEMAND: frozenset[str] = frozenset({"pushgateway", "postgres-exporter", "prometheus"})
+# Names that stand for several services.
+GROUPS: dict[str, tuple[str, ...]] = {"monitor": ("pushgateway", "postgres-exporter", "prometheus")}
 
 
 class LocalStack:
-    def __init__(self, settings: Settings, names: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, names: Iterable[str] | None = None, *, everything: bool = False
+    ) -> None:
+        """``names`` (or groups) to manage; default: all but the on-demand ones,
+        or really all with ``everything`` (status, down)."""
         self.settings = settings
-        wanted = list(names) if names else list(SERVICES)
+        if names:
+            wanted = [member for n in names for member in GROUPS.get(n, (n,))]
+        else:
+            wanted = [n for n in SERVICES if everything or n not in ON_DEMAND]
         unknown = [n for n in wanted if n not in SERVICES]
         if unknown:
-            raise StackError(f"unknown service(s) {unknown}; known: {', '.join(SERVICES)}")
+            known = ", ".join([*SERVICES, *GROUPS])
+            raise StackError(f"unknown service(s) {unknown}; known: {known}")
         self.services: list[Service] = [SERVICES[n](settings) for n in SERVICES if n in wanted]
 
     def service(self, name: str) -> Service:
