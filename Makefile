@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 OLIST := $(BIN)/olist
 STAMP := $(VENV)/.installed
 # Debian packages the local target needs (server binaries, JVM, Maven).
-APT_PACKAGES := openjdk-17-jre-headless maven postgresql prometheus prometheus-pushgateway chromium chromium-driver
+APT_PACKAGES := openjdk-17-jre-headless maven postgresql prometheus prometheus-pushgateway prometheus-postgres-exporter chromium chromium-driver
 PYTEST_ARGS ?=
 
 .PHONY: help setup system-deps venv jars run test test-unit test-integration lint fmt typecheck \
-        bench stack-up stack-down stack-status status clean
+        bench stack-up stack-down stack-status status clean \
+        monitor monitor-down
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -29,7 +30,7 @@ system-deps: ## install the Debian packages the local stack needs (needs root; s
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  systemctl disable --now prometheus prometheus-pushgateway postgresql >/dev/null 2>&1 || true; \
+	  systemctl disable --now prometheus prometheus-pushgateway prometheus-postgres-exporter postgresql >/dev/null 2>&1 || true; \
 	else echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing"; exit 2; fi
 
 $(STAMP): pyproject.toml
@@ -78,6 +79,13 @@ stack-down: $(STAMP) ## stop the local services
 
 stack-status: $(STAMP) ## show each local service's state and address
 	$(OLIST) stack status
+
+monitor: $(STAMP) ## start Prometheus (project rules), Pushgateway, PostgreSQL exporter on 127.0.0.1
+	$(OLIST) stack up monitor
+	@echo "Prometheus http://127.0.0.1:$${OLIST_PROMETHEUS_PORT:-59090}/alerts  Pushgateway http://127.0.0.1:$${OLIST_PUSHGATEWAY_PORT:-59091}"
+
+monitor-down: $(STAMP) ## stop the monitoring services (Prometheus, Pushgateway, exporter)
+	$(OLIST) stack down monitor
 
 status: $(STAMP) ## print the pinned versions and the local stack's state
 	@$(OLIST) stack versions

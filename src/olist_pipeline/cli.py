@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "olist_pipeline.transform.commands",
     "olist_pipeline.quality.commands",
     "olist_pipeline.stream.commands",
+    "olist_pipeline.observability.commands",
 )
 
 
