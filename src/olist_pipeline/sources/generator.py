@@ -649,7 +649,7 @@ def _write_geolocation(out: Path, world: _World) -> dict[str, int]:
                 last = ""
                 foreign_row = rng.randrange(n) if abroad(k - 1) and p != vocab.NORONHA_ZIP else -1
                 for j in range(n):
-                    if last and rng.random() < dup_rate:
+                    if last and j != foreign_row and rng.random() < dup_rate:
                         w.write(last)
                         continue
                     if j == foreign_row:
