@@ -243,8 +243,11 @@ def publish(
     pusher: Pusher | None = None,
 ) -> Publication:
     """Collect and push every group; raises PushgatewayError when the push fails."""
-    from prometheus_client import push_to_gateway
+    from prometheus_client import disable_created_metrics, push_to_gateway
 
+    # A pushed counter's `_created` would be the publishing process's start,
+    # new on every push: noise, and it would make re-publishing change data.
+    disable_created_metrics()
     target = url or pushgateway_url(settings)
     push = pusher or push_to_gateway
     pub = collect(settings, run_id)
