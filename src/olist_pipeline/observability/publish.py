@@ -247,7 +247,7 @@ def publish(
 
     # A pushed counter's `_created` would be the publishing process's start,
     # new on every push: noise, and it would make re-publishing change data.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     target = url or pushgateway_url(settings)
     push = pusher or push_to_gateway
     pub = collect(settings, run_id)
