@@ -11,16 +11,22 @@ STAMP := $(VENV)/.installed
 # Debian packages the local target needs (server binaries, JVM, Maven).
 APT_PACKAGES := openjdk-17-jre-headless maven postgresql prometheus prometheus-pushgateway prometheus-postgres-exporter chromium chromium-driver
 PYTEST_ARGS ?=
+# Kubernetes target: every pinned version in one file (also read by the chart tests),
+# and the Helm CLI built from source by `make helm` (no prebuilt download).
+include k8s/versions.env
+TOOLS_BIN := $(CURDIR)/.local/bin
+HELM := $(TOOLS_BIN)/helm
+PLATFORM := bash k8s/platform.sh
 
 .PHONY: help setup system-deps venv jars run test test-unit test-integration lint fmt typecheck \
-        bench stack-up stack-down stack-status status clean \
+        bench stack-up stack-down stack-status status clean helm deploy undeploy urls \
         monitor monitor-down
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-setup: system-deps $(STAMP) jars ## install everything: Debian packages (as root), the venv, the Kafka/JDBC jars
+setup: system-deps $(STAMP) jars helm ## install everything: Debian packages (as root), the venv, the Kafka/JDBC jars, helm
 
 system-deps: ## install the Debian packages the local stack needs (needs root; skipped if present)
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -71,6 +77,14 @@ typecheck: $(STAMP) ## mypy only
 bench: $(STAMP) ## run the benchmarks; each prints its figure next to a baseline from the same run
 	$(BIN)/python -m tests.bench $(BENCH)
 
+.PHONY: airflow airflow-stop
+AIRFLOW_PORT ?= 58080
+airflow: $(STAMP) ## Airflow UI on http://127.0.0.1:$(AIRFLOW_PORT) with the DAGs (admin/admin; Ctrl-C stops)
+	$(OLIST) --log-format console airflow ui --port $(AIRFLOW_PORT)
+
+airflow-stop: $(STAMP) ## stop the Airflow UI started by `make airflow`
+	$(OLIST) airflow stop
+
 stack-up: $(STAMP) ## start PostgreSQL and Kafka on 127.0.0.1 (idempotent)
 	$(OLIST) stack up
 
@@ -87,9 +101,22 @@ monitor: $(STAMP) ## start Prometheus (project rules), Pushgateway, PostgreSQL e
 monitor-down: $(STAMP) ## stop the monitoring services (Prometheus, Pushgateway, exporter)
 	$(OLIST) stack down monitor
 
-status: $(STAMP) ## print the pinned versions and the local stack's state
+status: $(STAMP) ## print the pinned versions, the local stack's state and what runs on the kind cluster
 	@$(OLIST) stack versions
 	@$(OLIST) stack status
+	@HELM=$(HELM) $(PLATFORM) status
+
+helm: ## build the pinned Helm CLI into .local/bin with `go install` (skipped when present)
+	@HELM=$(HELM) $(PLATFORM) install-helm
+
+deploy: helm ## bring the whole platform up on a local kind cluster (idempotent)
+	@HELM=$(HELM) $(PLATFORM) deploy
+
+undeploy: ## delete the kind cluster and everything on it
+	@HELM=$(HELM) $(PLATFORM) undeploy
+
+urls: ## print the URLs of the Airflow UI, Grafana and Prometheus and where their logins are
+	@HELM=$(HELM) $(PLATFORM) urls
 
 clean: ## stop the stack and delete .local/ (data, logs, jars)
 	-$(OLIST) stack down

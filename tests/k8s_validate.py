@@ -84,7 +84,8 @@ def _builtin_root(strict: bool) -> Any:
 @cache
 def _builtin_registry(strict: bool) -> Registry[Any]:
     defs = json.loads(_builtin_root(strict).joinpath("_definitions.json").read_text("utf-8"))
-    return Registry().with_resource(_DEFS_ID, Resource.from_contents(defs))
+    # crawl() indexes the definitions once; unindexed, every $ref lookup rescans them.
+    return Registry().with_resource(_DEFS_ID, Resource.from_contents(defs)).crawl()
 
 
 def _builtin_file(api_version: str, kind: str) -> str:
