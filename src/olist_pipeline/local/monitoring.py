@@ -20,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
@@ -346,12 +346,3 @@ class PrometheusService(_Daemon):
             body = json.loads(resp.read())
         result: list[dict[str, object]] = body["data"]["result"]
         return result
-
-
-def monitor_services(settings: Settings) -> Sequence[_Daemon]:
-    """The ``monitor`` group in start order."""
-    return (
-        PushgatewayService(settings),
-        PostgresExporterService(settings),
-        PrometheusService(settings),
-    )

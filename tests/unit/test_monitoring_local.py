@@ -1,0 +1,78 @@
+"""The local monitoring services: on demand only, and a valid Prometheus config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from olist_pipeline.config import Settings, load_settings
+from olist_pipeline.local.monitoring import DEFAULT_CONSUMER_PORTS, PrometheusService
+from olist_pipeline.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings({"OLIST_STATE_DIR": str(tmp_path / "state")})
+
+
+def _names(stack: LocalStack) -> list[str]:
+    return [s.name for s in stack.services]
+
+
+def test_stack_up_does_not_start_monitoring_unless_asked(settings: Settings) -> None:
+    assert _names(LocalStack(settings)) == ["postgres", "kafka"]
+    assert _names(LocalStack(settings, ["monitor"])) == [
+        "pushgateway",
+        "postgres-exporter",
+        "prometheus",
+    ]
+    assert _names(LocalStack(settings, ["prometheus"])) == ["prometheus"]
+    assert _names(LocalStack(settings, everything=True))[-3:] == [
+        "pushgateway",
+        "postgres-exporter",
+        "prometheus",
+    ]
+
+
+def test_prometheus_config_loads_the_project_rules_and_scrapes_loopback(
+    settings: Settings,
+) -> None:
+    prom = PrometheusService(settings)
+    config = yaml.safe_load(prom.render_config())
+    assert config["rule_files"] == [f"{ROOT / 'monitoring' / 'rules'}/*.yaml"]
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "olist-consumers", "pushgateway", "olist-postgres"}
+    assert jobs["pushgateway"]["honor_labels"] is True
+    assert jobs["pushgateway"]["static_configs"][0]["targets"] == ["127.0.0.1:59091"]
+    assert prom.address == "127.0.0.1:59090"
+    assert "--web.listen-address=127.0.0.1:59090" in prom.argv()
+    targets = json.loads(prom.write_consumer_targets(DEFAULT_CONSUMER_PORTS).read_text())
+    assert {g["labels"]["consumer"]: g["targets"] for g in targets} == {
+        "orders": ["127.0.0.1:59111"],
+        "payments": ["127.0.0.1:59112"],
+    }
+
+
+def test_the_rendered_config_and_its_rules_pass_promtool(settings: Settings) -> None:
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.fail("promtool not found: install Debian's `prometheus` package (make setup)")
+    prom = PrometheusService(settings, scrape_interval="1s", evaluation_interval="1s")
+    prom.root.mkdir(parents=True)
+    prom.config_file.write_text(prom.render_config())
+    prom.write_consumer_targets({"orders": 1234})
+    out = subprocess.run(
+        [promtool, "check", "config", str(prom.config_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS" in out.stdout and "rules found" in out.stdout
