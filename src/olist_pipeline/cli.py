@@ -30,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "olist_pipeline.quality.commands",
     "olist_pipeline.stream.commands",
     "olist_pipeline.observability.commands",
+    "olist_pipeline.sources.commands",
+    "olist_pipeline.pipeline.commands",
 )
 
 

@@ -1,0 +1,31 @@
+"""``olist transform staging|warehouse|marts|all --run-id RID`` (Spark in-process)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from olist_pipeline.config import Settings
+from olist_pipeline.errors import EXIT_OK
+
+LAYERS = ("staging", "warehouse", "marts")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "transform",
+        help="PySpark batch transformations: raw -> staging -> warehouse -> marts",
+        description="Build one layer (or all, in order) from the layer below and publish it "
+        "atomically. Re-running a run id rebuilds the same rows.",
+    )
+    p.add_argument("layer", choices=(*LAYERS, "all"), help="the layer to build")
+    p.add_argument("--run-id", default=None, help="run id (default: OLIST_RUN_ID)")
+    p.set_defaults(func=_transform)
+
+
+def _transform(args: argparse.Namespace, settings: Settings) -> int:
+    from olist_pipeline.transform.jobs import run_layers
+
+    layers = LAYERS if args.layer == "all" else (args.layer,)
+    run_layers(settings, layers, args.run_id)
+    return EXIT_OK

@@ -1,0 +1,250 @@
+"""Reading PostgreSQL into Spark and publishing a layer atomically.
+
+Spark's JDBC writer cannot upsert, so a run never writes its targets directly:
+each table is first written into a run-scoped table (``<schema>.<table>__r_<run>``,
+created ``LIKE`` the target so the migration's column types hold), and then
+the whole layer is published in ONE PostgreSQL transaction: TRUNCATE every
+target, INSERT from its run table, DROP the run tables. Readers see the old
+layer or the new one, never a mix; the targets keep their constraints (the
+primary keys enforce each table's grain at publish time), grants and owners;
+a failed run leaves the published layer untouched; re-running a run rebuilds
+the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from olist_pipeline.config import Role, Settings
+from olist_pipeline.db import connect
+from olist_pipeline.errors import OlistError
+from olist_pipeline.logs import get_logger
+from olist_pipeline.transform.rules import run_table
+from olist_pipeline.transform.spark import jdbc_options
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = get_logger(__name__)
+
+
+class TransformError(OlistError):
+    """A transform step could not finish; nothing was published."""
+
+
+def read_table(
+    spark: SparkSession, settings: Settings, qualified: str, *, parallel_on: str | None = None
+) -> DataFrame:
+    """A PostgreSQL table as a DataFrame (as the transformer).
+
+    ``parallel_on`` names a bigint column to split the read on (one JDBC
+    connection per Spark task), used for the big tables.
+    """
+    reader = (
+        spark.read.format("jdbc")
+        .options(**jdbc_options(settings, Role.TRANSFORMER))
+        # `timestamp` columns are wall-clock times (Brazil, no zone): keep them so.
+        .option("preferTimestampNTZ", "true")
+    )
+    if parallel_on:
+        n = max(2, settings.spark.shuffle_partitions // 2)
+        predicates = [f"mod({parallel_on}, {n}) = {i}" for i in range(n)]
+        props = {k: v for k, v in jdbc_options(settings, Role.TRANSFORMER).items() if k != "url"}
+        props["preferTimestampNTZ"] = "true"
+        return reader.jdbc(
+            settings.postgres.jdbc_url(), qualified, predicates=predicates, properties=props
+        )
+    return reader.option("dbtable", qualified).load()
+
+
+def read_raw(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
+    """Every batch of ``raw.<table>`` (all text + lineage), read in parallel."""
+    return read_table(spark, settings, f"raw.{table}", parallel_on="_row_number")
+
+
+class LayerWriter:
+    """Collects a run's tables for one layer, then publishes them together."""
+
+    def __init__(self, settings: Settings, schema: str, run_id: str) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.run_id = run_id
+        self.written: list[str] = []
+        self.rows: dict[str, int] = {}
+
+    def write(self, table: str, df: DataFrame) -> int:
+        """Write ``df`` into the run table of ``<schema>.<table>``; returns its row count."""
+        target = sql.Identifier(self.schema, table)
+        scratch_name = run_table(table, self.run_id)
+        scratch = sql.Identifier(self.schema, scratch_name)
+        with connect(self.settings, Role.TRANSFORMER, autocommit=True) as conn:
+            cols = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                    (self.schema, table),
+                ).fetchall()
+            ]
+            if not cols:
+                raise TransformError(
+                    f"{self.schema}.{table} does not exist; run `olist db migrate` first"
+                )
+            missing = set(cols) - set(df.columns)
+            extra = set(df.columns) - set(cols)
+            if missing or extra:
+                raise TransformError(
+                    f"{self.schema}.{table}: the job's columns differ from the table's "
+                    f"(missing {sorted(missing)}, unexpected {sorted(extra)})"
+                )
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch))
+            # Types and NOT NULLs from the target; keys are checked when publishing.
+            conn.execute(
+                sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
+                    scratch, target
+                )
+            )
+        opts = jdbc_options(self.settings, Role.TRANSFORMER)
+        # One multi-row INSERT per batch instead of one statement per row.
+        opts["url"] = opts["url"] + "?reWriteBatchedInserts=true"
+        (
+            df.select(*cols)
+            .write.format("jdbc")
+            .options(**opts)
+            .option("dbtable", f"{self.schema}.{scratch_name}")
+            .option("numPartitions", str(max(1, self.settings.spark.shuffle_partitions // 2)))
+            .mode("append")
+            .save()
+        )
+        self.written.append(table)
+        with connect(self.settings, Role.TRANSFORMER, autocommit=True) as conn:
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(scratch)).fetchone()
+        count = int(row[0]) if row else 0
+        self.rows[table] = count
+        log.info("run_table_written", table=f"{self.schema}.{table}", rows=count)
+        return count
+
+    def scalar(self, table: str, expression: str) -> Any:
+        """One aggregate over a written run table (cheaper in PostgreSQL than a Spark job)."""
+        scratch = sql.Identifier(self.schema, run_table(table, self.run_id))
+        with connect(self.settings, Role.TRANSFORMER, autocommit=True) as conn:
+            row = conn.execute(
+                sql.SQL("SELECT {} FROM {}").format(sql.SQL(expression), scratch)
+            ).fetchone()
+        return row[0] if row else None
+
+    def aggregates(self, table: str, expressions: Mapping[str, str]) -> dict[str, Any]:
+        """Named aggregates over a written run table, in one query."""
+        if not expressions:
+            return {}
+        scratch = sql.Identifier(self.schema, run_table(table, self.run_id))
+        select = sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(sql.SQL(e), sql.Identifier(n))
+            for n, e in expressions.items()
+        )
+        with connect(self.settings, Role.TRANSFORMER, autocommit=True) as conn:
+            row = conn.execute(sql.SQL("SELECT {} FROM {}").format(select, scratch)).fetchone()
+        assert row is not None
+        return {n: (v if v is not None else 0) for n, v in zip(expressions, row, strict=True)}
+
+    def publish(self) -> None:
+        """Swap every written table into its target in one transaction."""
+        with connect(self.settings, Role.TRANSFORMER) as conn, conn.transaction():
+            # Fail fast instead of queueing behind a long reader forever.
+            conn.execute("SET LOCAL lock_timeout = '60s'")
+            targets = [sql.Identifier(self.schema, t) for t in self.written]
+            if targets:
+                conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(targets)))
+            for table in self.written:
+                target = sql.Identifier(self.schema, table)
+                scratch = sql.Identifier(self.schema, run_table(table, self.run_id))
+                conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, scratch))
+                conn.execute(sql.SQL("DROP TABLE {}").format(scratch))
+        log.info("layer_published", schema=self.schema, tables=self.written)
+
+    def discard(self) -> None:
+        """Drop the run tables of a failed run (best effort)."""
+        try:
+            with connect(self.settings, Role.TRANSFORMER, autocommit=True) as conn:
+                for table in self.written:
+                    conn.execute(
+                        sql.SQL("DROP TABLE IF EXISTS {}").format(
+                            sql.Identifier(self.schema, run_table(table, self.run_id))
+                        )
+                    )
+        except Exception:  # the run's own error is what matters
+            log.warning("run_tables_not_dropped", schema=self.schema, tables=self.written)
+
+
+Stats = dict[str, dict[str, Decimal | int | float]]
+
+
+def record_stats(settings: Settings, run_id: str, layer: str, stats: Stats) -> None:
+    """Replace this run's numbers for ``layer`` in audit.transform_stats."""
+    rows = [
+        (run_id, layer, table, metric, Decimal(str(value)))
+        for table, metrics in stats.items()
+        for metric, value in metrics.items()
+    ]
+    with connect(settings, Role.TRANSFORMER) as conn, conn.transaction():
+        conn.execute(
+            "DELETE FROM audit.transform_stats WHERE run_id = %s AND layer = %s", (run_id, layer)
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO audit.transform_stats (run_id, layer, table_name, metric, value)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                rows,
+            )
+
+
+@contextmanager
+def step_run(settings: Settings, run_id: str, step: str) -> Iterator[dict[str, Any]]:
+    """Record the step in audit.step_runs: running, then succeeded or failed.
+
+    The caller fills the yielded dict (rows_in, rows_out, detail).
+    """
+    with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
+        conn.execute(
+            """
+            INSERT INTO audit.step_runs (run_id, step, status)
+            VALUES (%s, %s, 'running')
+            ON CONFLICT (run_id, step) DO UPDATE
+               SET status = 'running', attempt = audit.step_runs.attempt + 1,
+                   started_at = now(), finished_at = NULL, detail = '{}'::jsonb
+            """,
+            (run_id, step),
+        )
+    out: dict[str, Any] = {"rows_in": None, "rows_out": None, "detail": {}}
+    status = "failed"
+    try:
+        yield out
+        status = "succeeded"
+    except Exception as exc:
+        out["detail"] = {**out["detail"], "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        raise
+    finally:
+        with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE audit.step_runs SET status = %s, finished_at = now(), rows_in = %s,"
+                " rows_out = %s, detail = %s::jsonb WHERE run_id = %s AND step = %s",
+                (
+                    status,
+                    out["rows_in"],
+                    out["rows_out"],
+                    json.dumps(out["detail"], default=str),
+                    run_id,
+                    step,
+                ),
+            )
+
+
+def as_stats(values: Mapping[str, Any]) -> dict[str, Decimal | int | float]:
+    """Keep the numeric entries of a Spark Row / dict (None -> 0)."""
+    return {k: (v if v is not None else 0) for k, v in values.items()}

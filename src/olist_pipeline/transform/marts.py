@@ -1,0 +1,390 @@
+"""warehouse -> marts: what analytics and dashboards read.
+
+Formulas (money in BRL, rounded only at the end):
+
+sales_daily / sales_monthly, grain (day | month of purchase, customer state,
+product category in English):
+  item_revenue = sum(price); freight_value = sum(freight_value);
+  gmv = item_revenue + freight_value (what buyers paid for the items, all
+  order statuses); orders = distinct orders; aov = gmv / orders;
+  freight_share = freight_value / gmv; delivered_orders = distinct orders
+  delivered to the customer; on_time_orders = those delivered on or before the
+  estimated date; on_time_pct = on_time_orders / delivered_orders.
+  An order with items in two categories counts once in each. Items whose order
+  or purchase date is unknown are left out and counted in
+  audit.transform_stats (marts/sales_daily: excluded_items, excluded_gmv), so
+  sum(gmv) + excluded_gmv = sum(price + freight) of fact_order_items.
+
+customer_rfm (grain customer_unique_id): see olist_pipeline.analytics.rfm.
+
+seller_scorecard (grain seller): orders, items, item_revenue, freight_value,
+  gmv as above over the seller's items; on_time_pct over the seller's
+  delivered orders; avg_review_score = mean score of the reviews of orders
+  holding at least one of the seller's items; canceled_orders = distinct
+  orders with status canceled; cancellation_rate = canceled_orders / orders;
+  freight_ratio = freight_value / item_revenue.
+
+copurchase_pairs (grain ordered pair of distinct products bought in the same
+  order; both directions stored): with N = orders having at least one known
+  product, n(A) = orders containing A, n(A,B) = orders containing both:
+  support = n(A,B) / N; confidence(A->B) = n(A,B) / n(A);
+  lift = confidence(A->B) / (n(B) / N) = n(A,B) * N / (n(A) * n(B)).
+
+category_affinity (grain customer_unique_id x category): spend = sum(price);
+  spend_share = spend / customer's total spend; affinity = spend_share /
+  (category's spend / all spend): > 1 means the customer favours it.
+
+state_popularity (grain customer state x product, top 20 per state by
+  distinct orders, then items, revenue, product_id): orders, items, revenue.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from olist_pipeline.analytics.rfm import EXCLUDED_STATUSES, FALLBACK_SEGMENT, SEGMENT_RULES
+from olist_pipeline.config import Settings
+from olist_pipeline.transform.io import LayerWriter, Stats, read_table, record_stats, step_run
+from olist_pipeline.transform.rules import UNKNOWN_KEY
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+TOP_PER_STATE = 20
+RATIO_DIGITS = 6
+
+
+def _ratio(num: Column, den: Column) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.when(den != 0, F.round(num.cast("double") / den.cast("double"), RATIO_DIGITS))
+
+
+def _sales(items: DataFrame, period: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    g = items.groupBy(period, "customer_state", "product_category").agg(
+        F.countDistinct("order_id").alias("orders"),
+        F.count(F.lit(1)).alias("items"),
+        F.coalesce(F.sum("price"), F.lit(0)).alias("item_revenue"),
+        F.coalesce(F.sum("freight_value"), F.lit(0)).alias("freight_value"),
+        F.countDistinct(F.when(F.col("is_delivered"), F.col("order_id"))).alias("delivered_orders"),
+        F.countDistinct(F.when(F.col("is_on_time"), F.col("order_id"))).alias("on_time_orders"),
+    )
+    gmv = F.col("item_revenue") + F.col("freight_value")
+    return g.select(
+        period,
+        "customer_state",
+        "product_category",
+        F.col("orders").cast("int"),
+        F.col("items").cast("int"),
+        F.col("item_revenue").cast("decimal(14,2)"),
+        F.col("freight_value").cast("decimal(14,2)"),
+        gmv.cast("decimal(14,2)").alias("gmv"),
+        F.round(gmv / F.col("orders"), 2).cast("decimal(14,2)").alias("aov"),
+        _ratio(F.col("freight_value"), gmv).alias("freight_share"),
+        F.col("delivered_orders").cast("int"),
+        F.col("on_time_orders").cast("int"),
+        _ratio(F.col("on_time_orders"), F.col("delivered_orders")).alias("on_time_pct"),
+    )
+
+
+def _score(col: str, *, higher_is_better: bool) -> Column:
+    """1 + floor(5 * customers strictly worse / N): ties share a score."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = F.col(col).asc() if higher_is_better else F.col(col).desc()
+    beaten = F.rank().over(Window.orderBy(order)) - 1
+    n = F.count(F.lit(1)).over(Window.partitionBy())
+    return (F.lit(1) + F.floor(F.lit(5) * beaten / n)).cast("short")
+
+
+def _segment() -> Column:
+    from pyspark.sql import functions as F
+
+    r, f, m = F.col("r_score"), F.col("f_score"), F.col("m_score")
+    expr = None
+    for rule in SEGMENT_RULES:
+        cond = r.between(*rule.r) & f.between(*rule.f) & m.between(*rule.m)
+        expr = F.when(cond, rule.name) if expr is None else expr.when(cond, rule.name)
+    assert expr is not None
+    return expr.otherwise(FALLBACK_SEGMENT)
+
+
+def customer_rfm(orders: DataFrame, customers: DataFrame) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    cur = customers.filter(F.col("customer_key") != UNKNOWN_KEY)
+    people = cur.select("customer_key", "customer_unique_id")
+    state = cur.filter("is_current").select(
+        "customer_unique_id", F.col("state").alias("customer_state")
+    )
+    o = (
+        orders.filter(
+            ~F.col("order_status").isin(*EXCLUDED_STATUSES) | F.col("order_status").isNull()
+        )
+        .filter(F.col("purchased_at").isNotNull())
+        .join(people, "customer_key")
+    )
+    per = o.groupBy("customer_unique_id").agg(
+        F.min("purchased_at").alias("first_purchase_at"),
+        F.max("purchased_at").alias("last_purchase_at"),
+        F.countDistinct("order_id").cast("int").alias("frequency"),
+        F.sum("payment_value").cast("decimal(14,2)").alias("monetary"),
+    )
+    ref = F.date_add(F.max(F.to_date("last_purchase_at")).over(Window.partitionBy()), 1)
+    per = per.withColumn("reference_date", ref).withColumn(
+        "recency_days", F.datediff("reference_date", F.to_date("last_purchase_at")).cast("int")
+    )
+    per = (
+        per.withColumn("r_score", _score("recency_days", higher_is_better=False))
+        .withColumn("f_score", _score("frequency", higher_is_better=True))
+        .withColumn("m_score", _score("monetary", higher_is_better=True))
+        .withColumn("rfm_cell", F.concat_ws("", "r_score", "f_score", "m_score"))
+        .withColumn("segment", _segment())
+    )
+    return per.join(state, "customer_unique_id", "left")
+
+
+def seller_scorecard(items: DataFrame, reviews: DataFrame, sellers: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    it = items.filter(F.col("seller_key") != UNKNOWN_KEY)
+    g = it.groupBy("seller_key").agg(
+        F.countDistinct("order_id").alias("orders"),
+        F.count(F.lit(1)).alias("items"),
+        F.coalesce(F.sum("price"), F.lit(0)).alias("item_revenue"),
+        F.coalesce(F.sum("freight_value"), F.lit(0)).alias("freight_value"),
+        F.countDistinct(F.when(F.col("is_delivered"), F.col("order_id"))).alias("delivered_orders"),
+        F.countDistinct(F.when(F.col("is_on_time"), F.col("order_id"))).alias("on_time_orders"),
+        F.countDistinct(F.when(F.col("order_status") == "canceled", F.col("order_id"))).alias(
+            "canceled_orders"
+        ),
+    )
+    seller_orders = it.select("seller_key", "order_id").distinct()
+    rv = (
+        seller_orders.join(reviews.select("review_id", "order_id", "review_score"), "order_id")
+        .groupBy("seller_key")
+        .agg(
+            F.count(F.lit(1)).alias("reviews"),
+            F.sum("review_score").alias("_score_sum"),
+            F.count("review_score").alias("_scored"),
+        )
+    )
+    gmv = F.col("item_revenue") + F.col("freight_value")
+    return (
+        g.join(rv, "seller_key", "left")
+        .join(
+            sellers.select("seller_key", "seller_id", F.col("state").alias("seller_state")),
+            "seller_key",
+        )
+        .select(
+            "seller_id",
+            "seller_state",
+            F.col("orders").cast("int"),
+            F.col("items").cast("int"),
+            F.col("item_revenue").cast("decimal(14,2)"),
+            F.col("freight_value").cast("decimal(14,2)"),
+            gmv.cast("decimal(14,2)").alias("gmv"),
+            F.col("delivered_orders").cast("int"),
+            F.col("on_time_orders").cast("int"),
+            _ratio(F.col("on_time_orders"), F.col("delivered_orders")).alias("on_time_pct"),
+            F.coalesce("reviews", F.lit(0)).cast("int").alias("reviews"),
+            _ratio(F.col("_score_sum"), F.col("_scored")).alias("avg_review_score"),
+            F.col("canceled_orders").cast("int"),
+            _ratio(F.col("canceled_orders"), F.col("orders")).alias("cancellation_rate"),
+            _ratio(F.col("freight_value"), F.col("item_revenue")).alias("freight_ratio"),
+        )
+    )
+
+
+def copurchase_pairs(items: DataFrame, products: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    del products  # items already carry product_id (NULL for the unknown product)
+    baskets = (
+        items.filter(F.col("product_id").isNotNull()).select("order_id", "product_id").distinct()
+    )
+    per_product = baskets.groupBy("product_id").agg(F.count(F.lit(1)).alias("n"))
+    total = baskets.select("order_id").distinct().agg(F.count(F.lit(1)).alias("total_orders"))
+    a, b = baskets.alias("a"), baskets.alias("b")
+    pairs = (
+        a.join(
+            b,
+            (F.col("a.order_id") == F.col("b.order_id"))
+            & (F.col("a.product_id") != F.col("b.product_id")),
+        )
+        .groupBy(
+            F.col("a.product_id").alias("product_id"),
+            F.col("b.product_id").alias("other_product_id"),
+        )
+        .agg(F.count(F.lit(1)).alias("pair_orders"))
+    )
+    pa = per_product.select(F.col("product_id"), F.col("n").alias("product_orders"))
+    pb = per_product.select(
+        F.col("product_id").alias("other_product_id"), F.col("n").alias("other_orders")
+    )
+    j = pairs.join(pa, "product_id").join(pb, "other_product_id").crossJoin(total)
+    n, nab = F.col("total_orders"), F.col("pair_orders")
+    return j.select(
+        "product_id",
+        "other_product_id",
+        nab.cast("int").alias("pair_orders"),
+        F.col("product_orders").cast("int"),
+        F.col("other_orders").cast("int"),
+        n.cast("int").alias("total_orders"),
+        _ratio(nab, n).alias("support"),
+        _ratio(nab, F.col("product_orders")).alias("confidence"),
+        _ratio(nab * n, F.col("product_orders") * F.col("other_orders")).alias("lift"),
+    )
+
+
+def category_affinity(items: DataFrame) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    it = items.filter(F.col("customer_unique_id").isNotNull())
+    g = it.groupBy("customer_unique_id", "product_category").agg(
+        F.count(F.lit(1)).cast("int").alias("items"),
+        F.coalesce(F.sum("price"), F.lit(0)).cast("decimal(14,2)").alias("spend"),
+    )
+    cat = it.groupBy("product_category").agg(F.coalesce(F.sum("price"), F.lit(0)).alias("_cat"))
+    g = g.join(cat, "product_category")
+    cust_total = F.sum("spend").over(Window.partitionBy("customer_unique_id"))
+    all_total = F.sum("spend").over(Window.partitionBy())
+    g = g.withColumn("_cust", cust_total).withColumn("_all", all_total)
+    share = _ratio(F.col("spend"), F.col("_cust"))
+    # affinity = (spend/cust) / (cat/all) = spend*all / (cust*cat), one division.
+    aff = _ratio(F.col("spend") * F.col("_all"), F.col("_cust") * F.col("_cat"))
+    return g.select(
+        "customer_unique_id",
+        "product_category",
+        "items",
+        "spend",
+        F.coalesce(share, F.lit(0.0)).alias("spend_share"),
+        F.coalesce(aff, F.lit(0.0)).alias("affinity"),
+    )
+
+
+def state_popularity(items: DataFrame) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    it = items.filter(F.col("product_id").isNotNull())
+    g = it.groupBy("customer_state", "product_id", "product_category").agg(
+        F.countDistinct("order_id").cast("int").alias("orders"),
+        F.count(F.lit(1)).cast("int").alias("items"),
+        F.coalesce(F.sum("price"), F.lit(0)).cast("decimal(14,2)").alias("revenue"),
+    )
+    w = Window.partitionBy("customer_state").orderBy(
+        F.col("orders").desc(), F.col("items").desc(), F.col("revenue").desc(), F.col("product_id")
+    )
+    return g.withColumn("rank_in_state", F.row_number().over(w).cast("int")).filter(
+        F.col("rank_in_state") <= TOP_PER_STATE
+    )
+
+
+WAREHOUSE_TABLES = (
+    "fact_order_items",
+    "fact_orders",
+    "fact_reviews",
+    "dim_customer",
+    "dim_product",
+    "dim_seller",
+)
+
+
+def build(spark: SparkSession, settings: Settings) -> tuple[dict[str, DataFrame], Stats]:
+    from pyspark.sql import functions as F
+
+    wh = {t: read_table(spark, settings, f"warehouse.{t}").cache() for t in WAREHOUSE_TABLES}
+    orders = wh["fact_orders"]
+    cust = wh["dim_customer"]
+    items = (
+        wh["fact_order_items"]
+        .join(
+            orders.select("order_id", "purchased_at", "is_delivered", "is_on_time"),
+            "order_id",
+            "left",
+        )
+        .join(
+            cust.select(
+                "customer_key", "customer_unique_id", F.col("state").alias("customer_state")
+            ),
+            "customer_key",
+            "left",
+        )
+        .join(
+            wh["dim_product"].select(
+                "product_key",
+                "product_id",
+                F.col("category_name_english").alias("product_category"),
+            ),
+            "product_key",
+            "left",
+        )
+        .withColumn("customer_state", F.coalesce("customer_state", F.lit("unknown")))
+        .withColumn("product_category", F.coalesce("product_category", F.lit("unknown")))
+        .withColumn(
+            "customer_unique_id",
+            F.when(F.col("customer_key") != UNKNOWN_KEY, F.col("customer_unique_id")),
+        )
+        .withColumn("product_id", F.when(F.col("product_key") != UNKNOWN_KEY, F.col("product_id")))
+        .withColumn("is_delivered", F.coalesce("is_delivered", F.lit(False)))
+        .cache()
+    )
+    dated = F.col("purchase_date_key") != UNKNOWN_KEY
+    sold = items.filter(dated)
+    daily = _sales(sold.withColumn("sales_date", F.to_date("purchased_at")), "sales_date")
+    monthly = _sales(
+        sold.withColumn("sales_month", F.trunc(F.to_date("purchased_at"), "month")), "sales_month"
+    )
+    excluded = (
+        items.filter(~dated)
+        .agg(
+            F.count(F.lit(1)).alias("excluded_items"),
+            F.coalesce(F.sum(F.col("price") + F.col("freight_value")), F.lit(0)).alias(
+                "excluded_gmv"
+            ),
+        )
+        .first()
+    )
+    assert excluded is not None
+    frames = {
+        "sales_daily": daily,
+        "sales_monthly": monthly,
+        "customer_rfm": customer_rfm(orders, cust),
+        "seller_scorecard": seller_scorecard(items, wh["fact_reviews"], wh["dim_seller"]),
+        "copurchase_pairs": copurchase_pairs(items, wh["dim_product"]),
+        "category_affinity": category_affinity(items),
+        "state_popularity": state_popularity(items),
+    }
+    stats: Stats = {"sales_daily": dict(excluded.asDict())}
+    return frames, stats
+
+
+def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> Stats:
+    """Build the marts from the warehouse and publish them as one swap."""
+    from olist_pipeline.transform.spark import spark_session
+
+    spark = spark or spark_session(settings, f"olist-marts-{run_id}")
+    with step_run(settings, run_id, "transform.marts") as step:
+        writer = LayerWriter(settings, "marts", run_id)
+        try:
+            frames, stats = build(spark, settings)
+            for table, df in frames.items():
+                n = writer.write(table, df)
+                stats.setdefault(table, {})["rows"] = n
+            stats["sales_daily"]["sum_gmv"] = writer.scalar("sales_daily", "coalesce(sum(gmv), 0)")
+            writer.publish()
+        except BaseException:
+            writer.discard()
+            raise
+        finally:
+            spark.catalog.clearCache()
+        record_stats(settings, run_id, "marts", stats)
+        step["rows_out"] = int(sum(writer.rows.values()))
+        step["detail"] = {t: {k: str(v) for k, v in s.items()} for t, s in stats.items()}
+    return stats

@@ -1,0 +1,606 @@
+"""staging -> warehouse: the star schema (grain of each table = its primary key).
+
+Surrogate keys are dense integers assigned in natural-key order
+(``row_number``), so the same staging input always gives the same keys; every
+dimension carries an unknown member with key -1, used by facts whose source
+row lacks the referenced dimension row (or a date outside ``dim_date``).
+
+- ``dim_date``: every day of the years the data spans (clamped to
+  2000..2050), with ISO weekday/week, Brazilian national holidays (movable
+  ones from Easter) and Black Friday.
+- ``dim_geolocation``: one row per zip prefix from the in-Brazil points only;
+  latitude/longitude = mean of its distinct points, city/state = the most
+  frequent (ties: alphabetical first).
+- ``dim_customer``: SCD2 on customer_unique_id. A customer's source rows
+  (one per customer_id, i.e. per order) are ordered by the order's purchase
+  time; a new version starts when zip, city or state differs from the
+  previous row. valid_from = purchase time of the version's first order (the
+  first version starts at 1900-01-01), valid_to = next version's valid_from
+  (the current one ends 9999-12-31), half-open [valid_from, valid_to).
+- ``dim_seller``, ``dim_product`` (English category; untranslated categories
+  keep their Portuguese name, products without a category get 'unknown').
+- ``fact_order_items``, ``fact_payments``, ``fact_reviews`` at source grain;
+  ``fact_orders`` an accumulating snapshot with lifecycle timestamps, their
+  date keys, durations, lateness and the order's item/payment totals.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from olist_pipeline.config import Settings
+from olist_pipeline.logs import get_logger
+from olist_pipeline.transform import rules
+from olist_pipeline.transform.io import LayerWriter, Stats, read_table, record_stats, step_run
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+log = get_logger(__name__)
+
+UNKNOWN = rules.UNKNOWN_KEY
+FIRST_VALID_FROM = datetime(1900, 1, 1)
+LAST_VALID_TO = datetime(9999, 12, 31)
+DATE_YEARS = (2000, 2050)
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def calendar(first_year: int, last_year: int) -> list[dict[str, Any]]:
+    """dim_date rows for whole years, plus the unknown member."""
+    rows: list[dict[str, Any]] = [
+        {
+            "date_key": UNKNOWN,
+            "full_date": None,
+            "year": None,
+            "quarter": None,
+            "month": None,
+            "month_name": None,
+            "day_of_month": None,
+            "day_of_week": None,
+            "day_name": None,
+            "iso_week": None,
+            "is_weekend": False,
+            "is_holiday": False,
+            "holiday_name": None,
+            "is_black_friday": False,
+        }
+    ]
+    for year in range(first_year, last_year + 1):
+        holidays = rules.brazil_holidays(year)
+        bf = rules.black_friday(year)
+        d = date(year, 1, 1)
+        while d.year == year:
+            iso = d.isocalendar()
+            rows.append(
+                {
+                    "date_key": rules.date_key(d),
+                    "full_date": d,
+                    "year": year,
+                    "quarter": (d.month - 1) // 3 + 1,
+                    "month": d.month,
+                    "month_name": MONTHS[d.month - 1],
+                    "day_of_month": d.day,
+                    "day_of_week": iso.weekday,
+                    "day_name": DAYS[iso.weekday - 1],
+                    "iso_week": iso.week,
+                    "is_weekend": iso.weekday >= 6,
+                    "is_holiday": d in holidays,
+                    "holiday_name": holidays.get(d),
+                    "is_black_friday": d == bf,
+                }
+            )
+            d += timedelta(days=1)
+    return rows
+
+
+def _wall(dt: datetime) -> Column:
+    """A wall-clock (zone-less) timestamp literal, whatever the JVM's zone."""
+    from pyspark.sql import functions as F
+
+    return F.to_timestamp_ntz(F.lit(dt.strftime("%Y-%m-%d %H:%M:%S")))
+
+
+def _date_key(ts: Column, years: tuple[int, int]) -> Column:
+    from pyspark.sql import functions as F
+
+    y = F.year(ts)
+    key = y * 10000 + F.month(ts) * 100 + F.dayofmonth(ts)
+    return F.when(y.between(years[0], years[1]), key).otherwise(F.lit(UNKNOWN)).cast("int")
+
+
+def _lookup(df: DataFrame, dim: DataFrame, on: str, key: str) -> DataFrame:
+    """Left-join ``dim``'s surrogate key on ``on``; -1 when there is no match."""
+    from pyspark.sql import functions as F
+
+    small = dim.filter(F.col(key) != UNKNOWN).select(F.col(on).alias(f"_{on}"), key)
+    return (
+        df.join(small, df[on] == small[f"_{on}"], "left")
+        .drop(f"_{on}")
+        .withColumn(key, F.coalesce(F.col(key), F.lit(UNKNOWN)).cast("long"))
+    )
+
+
+def _most_frequent(df: DataFrame, group: str, value: str) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    counts = df.filter(F.col(value).isNotNull()).groupBy(group, value).count()
+    w = Window.partitionBy(group).orderBy(F.col("count").desc(), F.col(value).asc())
+    return counts.withColumn("_r", F.row_number().over(w)).filter("_r = 1").select(group, value)
+
+
+def dim_geolocation(geo: DataFrame) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    geo = geo.withColumnRenamed("geolocation_zip_code_prefix", "zip").filter(
+        F.col("zip").isNotNull()
+    )
+    inside = geo.filter("in_brazil")
+    removed = (
+        geo.filter(~F.col("in_brazil"))
+        .groupBy("zip")
+        .agg(F.count(F.lit(1)).alias("points_removed_outside_brazil"))
+    )
+    # Exact decimal means: the same input gives the same bits whatever the partitioning.
+    points = inside.groupBy("zip").agg(
+        F.avg(F.col("geolocation_lat").cast("decimal(12,8)")).cast("double").alias("latitude"),
+        F.avg(F.col("geolocation_lng").cast("decimal(12,8)")).cast("double").alias("longitude"),
+        F.count(F.lit(1)).alias("points"),
+    )
+    city = _most_frequent(inside, "zip", "geolocation_city").withColumnRenamed(
+        "geolocation_city", "city"
+    )
+    state = _most_frequent(inside, "zip", "geolocation_state").withColumnRenamed(
+        "geolocation_state", "state"
+    )
+    dim = (
+        points.join(city, "zip", "left")
+        .join(state, "zip", "left")
+        .join(removed, "zip", "left")
+        .withColumn(
+            "points_removed_outside_brazil", F.coalesce("points_removed_outside_brazil", F.lit(0))
+        )
+        .withColumn("geolocation_key", F.row_number().over(Window.orderBy("zip")).cast("long"))
+        .withColumnRenamed("zip", "zip_code_prefix")
+    )
+    return _with_unknown(
+        dim,
+        {
+            "geolocation_key": UNKNOWN,
+            "zip_code_prefix": "unknown",
+            "points": 0,
+            "points_removed_outside_brazil": 0,
+        },
+    )
+
+
+def _with_unknown(dim: DataFrame, values: dict[str, Any]) -> DataFrame:
+    """``dim`` plus its unknown member (listed values, NULL elsewhere)."""
+    from pyspark.sql import functions as F
+
+    row = [
+        (
+            _wall(values[f.name])
+            if isinstance(values.get(f.name), datetime)
+            else F.lit(values.get(f.name))
+        )
+        .cast(f.dataType)
+        .alias(f.name)
+        for f in dim.schema.fields
+    ]
+    one = dim.sparkSession.range(1).select(*row)
+    return dim.unionByName(one)
+
+
+def dim_customer(
+    customers: DataFrame, orders: DataFrame, geo: DataFrame
+) -> tuple[DataFrame, DataFrame]:
+    """(dim_customer, customer_id -> customer_key map)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    rows = (
+        customers.filter(F.col("customer_unique_id").isNotNull())
+        .join(
+            orders.select("customer_id", F.col("order_purchase_timestamp").alias("ts")),
+            "customer_id",
+            "left",
+        )
+        .select(
+            "customer_id",
+            "customer_unique_id",
+            "ts",
+            F.col("customer_zip_code_prefix").alias("zip_code_prefix"),
+            F.col("customer_city").alias("city"),
+            F.col("customer_state").alias("state"),
+        )
+    )
+    # Rows without a known purchase time (no order yet) sort after the others.
+    per_customer = Window.partitionBy("customer_unique_id")
+    rows = rows.withColumn(
+        "ts", F.coalesce("ts", F.max("ts").over(per_customer), _wall(FIRST_VALID_FROM))
+    )
+    ordered = per_customer.orderBy("ts", "customer_id")
+    attrs = F.concat_ws(
+        "\u0001",
+        F.coalesce("zip_code_prefix", F.lit("")),
+        F.coalesce("city", F.lit("")),
+        F.coalesce("state", F.lit("")),
+    )
+    rows = rows.withColumn("_attrs", attrs)
+    rows = rows.withColumn(
+        "_change",
+        F.when(F.lag("_attrs").over(ordered).isNull(), 1)
+        .when(F.lag("_attrs").over(ordered) != F.col("_attrs"), 1)
+        .otherwise(0),
+    ).withColumn(
+        "version",
+        F.sum("_change").over(ordered.rowsBetween(Window.unboundedPreceding, 0)).cast("int"),
+    )
+    versions = rows.groupBy("customer_unique_id", "version").agg(
+        F.min("ts").alias("valid_from"),
+        F.first("zip_code_prefix").alias("zip_code_prefix"),
+        F.first("city").alias("city"),
+        F.first("state").alias("state"),
+    )
+    vw = Window.partitionBy("customer_unique_id").orderBy("version")
+    versions = (
+        versions.withColumn(
+            "valid_from",
+            F.when(F.col("version") == 1, _wall(FIRST_VALID_FROM)).otherwise(F.col("valid_from")),
+        )
+        .withColumn("valid_to", F.coalesce(F.lead("valid_from").over(vw), _wall(LAST_VALID_TO)))
+        .withColumn("is_current", F.lead("version").over(vw).isNull())
+        .withColumn(
+            "customer_key",
+            F.row_number().over(Window.orderBy("customer_unique_id", "version")).cast("long"),
+        )
+    )
+    # A version's attributes are identical across its rows, so first() is safe.
+    dim = _lookup(versions, geo, "zip_code_prefix", "geolocation_key")
+    dim = dim.select(
+        "customer_key",
+        "customer_unique_id",
+        "version",
+        "zip_code_prefix",
+        "city",
+        "state",
+        "geolocation_key",
+        "valid_from",
+        "valid_to",
+        "is_current",
+    )
+    mapping = rows.join(
+        versions.select("customer_unique_id", "version", "customer_key"),
+        ["customer_unique_id", "version"],
+    ).select("customer_id", "customer_key")
+    dim = _with_unknown(
+        dim,
+        {
+            "customer_key": UNKNOWN,
+            "customer_unique_id": "unknown",
+            "version": 1,
+            "geolocation_key": UNKNOWN,
+            "valid_from": FIRST_VALID_FROM,
+            "valid_to": LAST_VALID_TO,
+            "is_current": True,
+        },
+    )
+    return dim, mapping
+
+
+def dim_seller(sellers: DataFrame, geo: DataFrame) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    dim = sellers.select(
+        "seller_id",
+        F.col("seller_zip_code_prefix").alias("zip_code_prefix"),
+        F.col("seller_city").alias("city"),
+        F.col("seller_state").alias("state"),
+    ).withColumn("seller_key", F.row_number().over(Window.orderBy("seller_id")).cast("long"))
+    dim = _lookup(dim, geo, "zip_code_prefix", "geolocation_key")
+    return _with_unknown(
+        dim, {"seller_key": UNKNOWN, "seller_id": "unknown", "geolocation_key": UNKNOWN}
+    )
+
+
+def dim_product(products: DataFrame, translation: DataFrame) -> DataFrame:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    tr = translation.select(
+        F.col("product_category_name").alias("_pt"),
+        F.col("product_category_name_english").alias("_en"),
+    ).filter(F.col("_en").isNotNull())
+    dim = (
+        products.join(tr, products["product_category_name"] == tr["_pt"], "left")
+        .select(
+            "product_id",
+            F.col("product_category_name").alias("category_name"),
+            F.coalesce("_en", "product_category_name", F.lit("unknown")).alias(
+                "category_name_english"
+            ),
+            F.col("_en").isNotNull().alias("category_translated"),
+            F.col("product_name_lenght").alias("name_length"),
+            F.col("product_description_lenght").alias("description_length"),
+            F.col("product_photos_qty").alias("photos_qty"),
+            F.col("product_weight_g").alias("weight_g"),
+            F.col("product_length_cm").alias("length_cm"),
+            F.col("product_height_cm").alias("height_cm"),
+            F.col("product_width_cm").alias("width_cm"),
+        )
+        .withColumn("product_key", F.row_number().over(Window.orderBy("product_id")).cast("long"))
+    )
+    return _with_unknown(
+        dim,
+        {
+            "product_key": UNKNOWN,
+            "product_id": "unknown",
+            "category_name_english": "unknown",
+            "category_translated": False,
+        },
+    )
+
+
+def _hours(later: Column, earlier: Column, per: int) -> Column:
+    from pyspark.sql import functions as F
+
+    seconds = F.unix_timestamp(later.cast("timestamp")) - F.unix_timestamp(
+        earlier.cast("timestamp")
+    )
+    return F.round(seconds / F.lit(per), 2).cast("decimal(12,2)")
+
+
+def facts(
+    st: dict[str, DataFrame],
+    cust_map: DataFrame,
+    products: DataFrame,
+    sellers: DataFrame,
+    years: tuple[int, int],
+) -> dict[str, DataFrame]:
+    from pyspark.sql import functions as F
+
+    o = _lookup(st["orders"], cust_map, "customer_id", "customer_key")
+    o = o.withColumn("purchase_date_key", _date_key(F.col("order_purchase_timestamp"), years))
+    order_cols = o.select(
+        "order_id", "customer_key", "purchase_date_key", "order_status", "order_purchase_timestamp"
+    )
+
+    def with_order(df: DataFrame) -> DataFrame:
+        joined = df.join(order_cols, "order_id", "left")
+        return joined.withColumn(
+            "customer_key", F.coalesce("customer_key", F.lit(UNKNOWN)).cast("long")
+        ).withColumn(
+            "purchase_date_key", F.coalesce("purchase_date_key", F.lit(UNKNOWN)).cast("int")
+        )
+
+    items = with_order(st["order_items"])
+    items = _lookup(items, products, "product_id", "product_key")
+    items = _lookup(items, sellers, "seller_id", "seller_key")
+    fact_items = items.select(
+        "order_id",
+        "order_item_id",
+        "customer_key",
+        "product_key",
+        "seller_key",
+        "purchase_date_key",
+        _date_key(F.col("shipping_limit_date"), years).alias("shipping_limit_date_key"),
+        "order_status",
+        "price",
+        "freight_value",
+    )
+
+    pays = with_order(st["order_payments"])
+    fact_payments = pays.select(
+        "order_id",
+        "payment_sequential",
+        "customer_key",
+        "purchase_date_key",
+        "payment_type",
+        "payment_installments",
+        "payment_value",
+    )
+
+    rev = with_order(st["order_reviews"])
+    fact_reviews = rev.select(
+        "review_id",
+        "order_id",
+        "customer_key",
+        "purchase_date_key",
+        _date_key(F.col("review_creation_date"), years).alias("creation_date_key"),
+        _date_key(F.col("review_answer_timestamp"), years).alias("answer_date_key"),
+        "review_score",
+        (
+            F.col("review_comment_title").isNotNull() | F.col("review_comment_message").isNotNull()
+        ).alias("has_comment"),
+        _hours(F.col("review_answer_timestamp"), F.col("review_creation_date"), 3600).alias(
+            "answer_hours"
+        ),
+        F.coalesce(
+            F.to_date("review_creation_date") < F.to_date("order_purchase_timestamp"), F.lit(False)
+        ).alias("flag_review_before_purchase"),
+    )
+
+    item_tot = (
+        st["order_items"]
+        .groupBy("order_id")
+        .agg(
+            F.count(F.lit(1)).alias("items"),
+            F.coalesce(F.sum("price"), F.lit(0)).alias("items_value"),
+            F.coalesce(F.sum("freight_value"), F.lit(0)).alias("freight_value"),
+        )
+    )
+    pay_tot = (
+        st["order_payments"]
+        .groupBy("order_id")
+        .agg(
+            F.count(F.lit(1)).alias("payments"),
+            F.coalesce(F.sum("payment_value"), F.lit(0)).alias("payment_value"),
+        )
+    )
+    rev_tot = (
+        st["order_reviews"]
+        .groupBy("order_id")
+        .agg(F.round(F.avg("review_score"), 2).cast("decimal(4,2)").alias("review_score"))
+    )
+    p, a = F.col("order_purchase_timestamp"), F.col("order_approved_at")
+    c, d = F.col("order_delivered_carrier_date"), F.col("order_delivered_customer_date")
+    e = F.col("order_estimated_delivery_date")
+    delay = F.datediff(F.to_date(d), F.to_date(e))
+    fact_orders = (
+        o.join(item_tot, "order_id", "left")
+        .join(pay_tot, "order_id", "left")
+        .join(rev_tot, "order_id", "left")
+        .select(
+            "order_id",
+            "customer_key",
+            "purchase_date_key",
+            _date_key(a, years).alias("approved_date_key"),
+            _date_key(c, years).alias("carrier_date_key"),
+            _date_key(d, years).alias("delivered_date_key"),
+            _date_key(e, years).alias("estimated_date_key"),
+            "order_status",
+            p.alias("purchased_at"),
+            a.alias("approved_at"),
+            c.alias("delivered_carrier_at"),
+            d.alias("delivered_customer_at"),
+            e.alias("estimated_delivery_at"),
+            F.coalesce("items", F.lit(0)).cast("int").alias("items"),
+            F.coalesce("items_value", F.lit(0)).cast("decimal(14,2)").alias("items_value"),
+            F.coalesce("freight_value", F.lit(0)).cast("decimal(14,2)").alias("freight_value"),
+            F.coalesce("payments", F.lit(0)).cast("int").alias("payments"),
+            F.coalesce("payment_value", F.lit(0)).cast("decimal(14,2)").alias("payment_value"),
+            "review_score",
+            _hours(a, p, 3600).alias("hours_to_approve"),
+            _hours(c, p, 86400).alias("days_to_carrier"),
+            _hours(d, p, 86400).alias("days_to_deliver"),
+            delay.alias("delivery_delay_days"),
+            d.isNotNull().alias("is_delivered"),
+            F.when(d.isNotNull() & e.isNotNull(), delay <= 0).alias("is_on_time"),
+            F.when(d.isNotNull() & e.isNotNull(), delay > 0).alias("is_late"),
+            "has_lifecycle_anomaly",
+        )
+    )
+    return {
+        "fact_order_items": fact_items,
+        "fact_payments": fact_payments,
+        "fact_reviews": fact_reviews,
+        "fact_orders": fact_orders,
+    }
+
+
+STAGING_TABLES = (
+    "customers",
+    "geolocation",
+    "order_items",
+    "order_payments",
+    "order_reviews",
+    "orders",
+    "products",
+    "sellers",
+    "category_translation",
+)
+
+
+def build(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
+    from pyspark.sql import functions as F
+
+    st = {
+        t: read_table(
+            spark,
+            settings,
+            f"staging.{t}",
+            parallel_on="_row_number" if t == "geolocation" else None,
+        ).cache()
+        for t in STAGING_TABLES
+    }
+    span = (
+        st["orders"]
+        .agg(
+            F.min(F.year("order_purchase_timestamp")),
+            F.max(F.year("order_estimated_delivery_date")),
+            F.max(F.year("order_delivered_customer_date")),
+        )
+        .first()
+    )
+    lo = span[0] if span and span[0] else DATE_YEARS[0]
+    hi = max(v for v in (span[1], span[2], lo) if v) if span else lo
+    years = (max(DATE_YEARS[0], lo), min(DATE_YEARS[1], hi + 1))
+    dim_date = spark.createDataFrame(calendar(*years), schema=_DATE_SCHEMA)
+    geo = dim_geolocation(st["geolocation"]).cache()
+    customers, cust_map = dim_customer(st["customers"], st["orders"], geo)
+    customers = customers.cache()
+    cust_map = cust_map.cache()
+    sellers = dim_seller(st["sellers"], geo).cache()
+    products = dim_product(st["products"], st["category_translation"]).cache()
+    out = {
+        "dim_date": dim_date,
+        "dim_geolocation": geo,
+        "dim_customer": customers,
+        "dim_seller": sellers,
+        "dim_product": products,
+    }
+    out.update(facts(st, cust_map, products, sellers, years))
+    return out
+
+
+_DATE_SCHEMA = (
+    "date_key int, full_date date, year short, quarter short, month short, month_name string, "
+    "day_of_month short, day_of_week short, day_name string, iso_week short, is_weekend boolean, "
+    "is_holiday boolean, holiday_name string, is_black_friday boolean"
+)
+
+
+def stats_of(writer: LayerWriter, frames: dict[str, DataFrame]) -> Stats:
+    """Rows, unknown-member references and money per table (SQL on the run tables)."""
+    stats: Stats = {}
+    for name, df in frames.items():
+        exprs = {"rows": "count(*)"}
+        for col in df.columns:
+            if col.endswith("_key") and name.startswith("fact_"):
+                exprs[f"unknown_{col}"] = f"count(*) FILTER (WHERE {col} = {UNKNOWN})"
+            if col in ("price", "freight_value", "payment_value") and name != "fact_orders":
+                exprs[f"sum_{col}"] = f"coalesce(sum({col}), 0)"
+        stats[name] = writer.aggregates(name, exprs)
+    return stats
+
+
+def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> Stats:
+    """Build the warehouse from staging and publish it as one swap."""
+    from olist_pipeline.transform.spark import spark_session
+
+    spark = spark or spark_session(settings, f"olist-warehouse-{run_id}")
+    with step_run(settings, run_id, "transform.warehouse") as step:
+        writer = LayerWriter(settings, "warehouse", run_id)
+        try:
+            frames = build(spark, settings)
+            for table, df in frames.items():
+                writer.write(table, df)
+            stats = stats_of(writer, frames)
+            writer.publish()
+        except BaseException:
+            writer.discard()
+            raise
+        finally:
+            spark.catalog.clearCache()
+        record_stats(settings, run_id, "warehouse", stats)
+        step["rows_out"] = int(sum(writer.rows.values()))
+        step["detail"] = {t: {"rows": s["rows"]} for t, s in stats.items()}
+    return stats
