@@ -90,7 +90,7 @@ INSTALLMENTS: tuple[tuple[int, int], ...] = (
 
 # Review scores on time and late; together they give 5: 58%, 4: 19%, 3: 8%, 2: 3%, 1: 12%.
 SCORES_ON_TIME: tuple[tuple[str, int], ...] = (
-    ("5", 608), ("4", 197), ("3", 79), ("2", 29), ("1", 87),
+    ("5", 611), ("4", 199), ("3", 79), ("2", 30), ("1", 81),
 )  # fmt: skip
 SCORES_LATE: tuple[tuple[str, int], ...] = (
     ("5", 200), ("4", 120), ("3", 120), ("2", 60), ("1", 500),
@@ -461,7 +461,7 @@ class _World:
 
     def pick_product(self, u: float) -> int:
         # Skewed popularity: a few products sell a lot, most sell rarely.
-        return min(self.n_products - 1, int(self.n_products * u**2.5))
+        return min(self.n_products - 1, int(self.n_products * u**1.6))
 
 
 def _dirty_city(city: str, state: str, u: float) -> str:
@@ -518,6 +518,21 @@ class _Writer:
         if self.contract.dialect.final_newline:
             self._fh.write(self.eol)
         self._fh.close()
+
+
+def _split_cents(total: float, parts: int, rng: random.Random) -> list[int]:
+    """``total`` in cents over ``parts`` payments, each at least one cent.
+
+    The first payment (card or boleto) carries most of it; vouchers the rest.
+    """
+    cents = max(round(total * 100), parts)
+    if parts == 1:
+        return [cents]
+    weights = [1.5 + rng.random()] + [0.1 + 0.5 * rng.random() for _ in range(parts - 1)]
+    scale = (cents - parts) / sum(weights)
+    out = [1 + int(w * scale) for w in weights]
+    out[0] += cents - sum(out)
+    return out
 
 
 def _money(v: float) -> str:
@@ -758,14 +773,14 @@ def _write_orders(out: Path, world: _World) -> dict[str, int]:  # noqa: PLR0912,
             carrier = approved + rng.expovariate(1 / (2.6 * day)) + 3600
         if status == "delivered":
             assert carrier is not None
-            delivered = carrier + _lognormal(rng.random(), 7.5 * day, 0.55)
+            delivered = carrier + _lognormal(rng.random(), 7.5 * day, 0.5)
         elif (
             status == "canceled"
             and q.contradictory_timestamps
             and carrier is not None
             and rng.random() < RATES["canceled_with_delivery"] / 0.12
         ):
-            delivered = carrier + _lognormal(rng.random(), 7.5 * day, 0.55)
+            delivered = carrier + _lognormal(rng.random(), 7.5 * day, 0.5)
         if status == "created" or (status == "canceled" and rng.random() < 0.225):
             approved = None
             carrier = None
@@ -827,22 +842,18 @@ def _write_orders(out: Path, world: _World) -> dict[str, int]:  # noqa: PLR0912,
                 pays.write(f"{oq},1,not_defined,1,0.00")
             else:
                 m = pays_pick(rng.random())
-                remaining = round(total, 2)
                 if m == 1:
                     kinds = [single_type(rng.random())]
                 else:
                     kinds = ["credit_card" if rng.random() < 0.85 else "boleto"]
                     kinds += ["voucher"] * (m - 1)
-                for seq, kind in enumerate(kinds, start=1):
-                    if seq < len(kinds):
-                        value = round(remaining * rng.uniform(0.05, 0.6), 2)
-                    else:
-                        value = remaining
-                    remaining = round(remaining - value, 2)
+                for seq, (kind, cents) in enumerate(
+                    zip(kinds, _split_cents(total, m, rng), strict=True), start=1
+                ):
                     inst = inst_pick(rng.random()) if kind == "credit_card" else 1
                     if kind == "credit_card" and zero_installments(i):
                         inst = 0
-                    pays.write(f"{oq},{seq},{kind},{inst},{_money(max(value, 0.0))}")
+                    pays.write(f"{oq},{seq},{kind},{inst},{cents // 100}.{cents % 100:02d}")
                 if zero_voucher(i):
                     pays.write(f"{oq},{len(kinds) + 1},voucher,1,0.00")
 
