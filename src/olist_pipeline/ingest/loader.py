@@ -9,10 +9,12 @@ How one file is loaded (one transaction, as the loader role):
    batch; a batch that already succeeded with the same bytes is skipped (a
    re-run is a no-op) unless ``replace`` asks for a clean replace.
 3. **Fast path**: a fresh table is created and the file's original bytes are
-   streamed into ``COPY ... (FORMAT csv, HEADER, FREEZE)``. Lineage columns are
-   filled by column defaults (``_row_number`` from a sequence in file order).
-   The table is new in this transaction, so with ``wal_level=minimal`` the
-   COPY writes no WAL, and FREEZE spares later readers the hint-bit writes.
+   streamed into ``COPY ... (FORMAT csv, HEADER, FREEZE)``; ``_row_number``
+   comes from a column default (a sequence, in file order). The table is new
+   in this transaction, so with ``wal_level=minimal`` the COPY writes no WAL,
+   and FREEZE spares later readers the hint-bit writes. The constant lineage
+   columns are added afterwards as catalogue-only defaults (see
+   :func:`_attach`), so they cost nothing per row.
    :class:`~.scan.CsvShapeScanner` checks the same bytes on the way (quote
    shape, NUL, end marker, record count), so PostgreSQL's CSV parser and our
    reader are known to agree on every value.
@@ -355,7 +357,7 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
                     f"{quarantined} quarantined; nothing was committed (this is a bug)"
                 )
             replacing = existing is not None and existing.status == "succeeded"
-            _attach(conn, table, build, part, batch_id=batch_id, drop_old=replacing)
+            _attach(conn, contract, build, part, batch_id=batch_id, drop_old=replacing)
             finished = datetime.now(UTC)
             detail["rows_per_second"] = round(source_rows / max(time.monotonic() - t0, 1e-6))
             manifest.write_row(
@@ -438,35 +440,24 @@ def _load_rows(
 
 
 def _create_build_table(
-    conn: psycopg.Connection[Any],
-    contract: SourceContract,
-    build: str,
-    batch_id: str,
-    row_sequence: bool,
+    conn: psycopg.Connection[Any], contract: SourceContract, build: str, row_sequence: bool
 ) -> None:
-    """A fresh, unattached table shaped like raw.<table>, lineage filled by defaults."""
+    """A fresh, unattached table with the source columns and ``_row_number``.
+
+    The other lineage columns are added after the COPY (see :func:`_attach`).
+    """
     row_default: sql.Composable = sql.SQL("")
     if row_sequence:
         seq = sql.Identifier("raw", f"{build}_rows")
         # Cached: values come from backend memory, not one sequence update per row.
         conn.execute(sql.SQL("CREATE SEQUENCE {} CACHE 10000").format(seq))
         row_default = sql.SQL(" DEFAULT nextval({})").format(sql.Literal(f"raw.{build}_rows"))
-    bid = sql.Literal(batch_id)
     conn.execute(
-        sql.SQL(
-            "CREATE TABLE {build} ({cols},"
-            " _batch_id text NOT NULL DEFAULT {bid} CONSTRAINT batch_id_is_the_batch"
-            " CHECK (_batch_id = {bid}),"
-            " _source_file text NOT NULL DEFAULT {file},"
-            " _row_number bigint NOT NULL{row_default},"
-            " _loaded_at timestamptz NOT NULL DEFAULT now())"
-        ).format(
+        sql.SQL("CREATE TABLE {build} ({cols}, _row_number bigint NOT NULL{row_default})").format(
             build=sql.Identifier("raw", build),
             cols=sql.SQL(", ").join(
                 sql.SQL("{} text").format(sql.Identifier(c)) for c in contract.header
             ),
-            bid=bid,
-            file=sql.Literal(contract.file_name),
             row_default=row_default,
         )
     )
@@ -480,7 +471,7 @@ def _copy_fast(
     batch_id: str,
 ) -> int:
     """Stream the original bytes into COPY FORMAT csv; the number of records loaded."""
-    _create_build_table(conn, contract, build, batch_id, row_sequence=True)
+    _create_build_table(conn, contract, build, row_sequence=True)
     scanner = CsvShapeScanner()
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true, FREEZE true)").format(
         sql.Identifier("raw", build),
@@ -507,7 +498,7 @@ def _copy_records(
 ) -> tuple[int, int, list[tuple[Any, ...]]]:
     """Record by record through the reader: (source records, loaded, quarantine rows)."""
     contract, batch_id, run_id = job.contract, job.batch_id, job.run_id
-    _create_build_table(conn, contract, build, batch_id, row_sequence=False)
+    _create_build_table(conn, contract, build, row_sequence=False)
     stmt = sql.SQL("COPY {} ({}, _row_number) FROM STDIN (FREEZE true)").format(
         sql.Identifier("raw", build),
         sql.SQL(", ").join(map(sql.Identifier, contract.header)),
@@ -569,20 +560,34 @@ def _quarantine(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> i
 
 def _attach(
     conn: psycopg.Connection[Any],
-    table: str,
+    contract: SourceContract,
     build: str,
     part: str,
     *,
     batch_id: str,
     drop_old: bool,
 ) -> None:
-    """Make the loaded table the batch's partition (the last, short step of the load)."""
+    """Make the loaded table the batch's partition (the last, short step of the load).
+
+    The constant lineage columns are added now, with constant defaults: that
+    only records the value in the catalogue (PostgreSQL's "missing value"),
+    so ~60 bytes per row are never written, and rows read back the value as
+    if stored. The defaults are then dropped, so nothing can be inserted
+    into the partition later without naming its lineage.
+    """
     built = sql.Identifier("raw", build)
+    conn.execute(
+        sql.SQL(
+            "ALTER TABLE {t} ALTER COLUMN _row_number DROP DEFAULT,"
+            " ADD COLUMN _batch_id text NOT NULL DEFAULT {bid},"
+            " ADD COLUMN _source_file text NOT NULL DEFAULT {file},"
+            " ADD COLUMN _loaded_at timestamptz NOT NULL DEFAULT now()"
+        ).format(t=built, bid=sql.Literal(batch_id), file=sql.Literal(contract.file_name))
+    )
     conn.execute(
         sql.SQL(
             "ALTER TABLE {} ALTER COLUMN _batch_id DROP DEFAULT,"
             " ALTER COLUMN _source_file DROP DEFAULT,"
-            " ALTER COLUMN _row_number DROP DEFAULT,"
             " ALTER COLUMN _loaded_at DROP DEFAULT"
         ).format(built)
     )
@@ -593,8 +598,11 @@ def _attach(
         # wait (if at all) for this short tail of the transaction, not the COPY.
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("raw", part)))
     conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(built, sql.Identifier(part)))
+    # ATTACH checks every row against FOR VALUES IN (one read of the new table).
     conn.execute(
         sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
-            sql.Identifier("raw", table), sql.Identifier("raw", part), sql.Literal(batch_id)
+            sql.Identifier("raw", contract.table),
+            sql.Identifier("raw", part),
+            sql.Literal(batch_id),
         )
     )
