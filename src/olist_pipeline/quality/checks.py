@@ -65,7 +65,7 @@ def unique(
     group = [*per, *columns]
     sql = (
         f"SELECT coalesce(sum(n - 1), 0), "
-        f"string_agg(k, ', ' ORDER BY n DESC, k) FILTER (WHERE rn <= {_EXAMPLES}) "
+        f"'e.g. ' || string_agg(k, ', ' ORDER BY n DESC, k) FILTER (WHERE rn <= {_EXAMPLES}) "
         f"FROM (SELECT {_key_text(columns)} AS k, count(*) AS n, "
         f"row_number() OVER (ORDER BY count(*) DESC) AS rn "
         f"FROM {rel} AS t WHERE {_all_not_null(columns)} "

@@ -230,7 +230,7 @@ def run_parity(
     since: date | None = None,
     until: date | None = None,
 ) -> ParityReport:
-    from olist_pipeline.quality.runner import push
+    from olist_pipeline.quality.runner import fresh_registry, push
 
     t0 = time.monotonic()
     with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
@@ -239,9 +239,7 @@ def run_parity(
         rows, first, last = compare(batch, stream, tolerance, since, until)
         report = ParityReport(run_id, tolerance, tuple(rows), first, last)
         record(conn, report)
-    from prometheus_client import CollectorRegistry
-
-    registry = CollectorRegistry()
+    registry = fresh_registry()
     metric("olist_parity_passed", registry).set(1 if report.passed else 0)
     metric("olist_parity_days_failed", registry).set(len(report.failed_days))
     metric("olist_parity_max_relative_diff", registry).set(report.max_relative_diff)
