@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from olist_pipeline.config import Settings
@@ -12,32 +13,59 @@ from olist_pipeline.errors import EXIT_OK
 
 
 def register(sub: Any) -> None:
-    run = sub.add_parser("run", help="run the main job end to end on the local target")
+    run = sub.add_parser(
+        "run",
+        help="run the main job end to end on the local target (stack, batch via Airflow, "
+        "stream, DQ, parity, report)",
+    )
     run.add_argument(
         "--keep",
         action="store_true",
         default=os.environ.get("KEEP", "") not in ("", "0"),
         help="leave the services it started running (also KEEP=1)",
     )
+    run.add_argument("--run-id", default=None, help="run id (default: run-<UTC timestamp>)")
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder of real Olist CSV files (default: OLIST_DATA_DIR, else generated data)",
+    )
+    run.add_argument("--scale", type=float, default=None, help="scale of generated data (0.1)")
+    run.add_argument("--seed", type=int, default=None, help="seed of generated data (42)")
+    run.add_argument("--report", type=Path, default=None, help="where to write the HTML report")
     run.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from olist_pipeline.db.migrate import migrate
-    from olist_pipeline.local.stack import LocalStack
+    from rich.console import Console
 
+    from olist_pipeline.logs import bind_context, configure_logging
+    from olist_pipeline.mainjob.job import (
+        DEFAULT_SCALE,
+        DEFAULT_SEED,
+        RunOptions,
+        main_job,
+        new_run_id,
+    )
+
+    run_id = args.run_id or settings.run_id or new_run_id()
+    log_file = settings.log_file or settings.local.logs_dir / f"{run_id}.log"
+    # Quiet terminal: the JSON log goes to a file, the terminal shows steps.
+    configure_logging(settings.log_level, "json", log_file)
+    bind_context(run_id=run_id)
+    os.environ["OLIST_LOG_FILE"] = str(log_file)
+    console = Console(stderr=False)
+    console.print(f"olist run [bold]{run_id}[/bold] (log: {log_file})")
     t0 = time.monotonic()
-    stack = LocalStack(settings)
-    started = [s.name for s in stack.status() if not s.running]
-    stack.up()
-    try:
-        applied = migrate(settings)
-        print(f"stack up: {', '.join(f'{s.name} {s.address}' for s in stack.status())}")
-        print(f"database {settings.postgres.database}: {len(applied)} migration(s) applied")
-        print("batch and stream steps: not built yet (see the open issues)")
-    finally:
-        if started and not args.keep:
-            LocalStack(settings, started).down()
-            print(f"stopped what this run started: {', '.join(started)} (KEEP=1 keeps them)")
-    print(f"done in {time.monotonic() - t0:.1f}s")
+    opts = RunOptions(
+        run_id=run_id,
+        keep=args.keep,
+        data_dir=args.data_dir or settings.data_dir,
+        scale=args.scale if args.scale is not None else DEFAULT_SCALE,
+        seed=args.seed if args.seed is not None else DEFAULT_SEED,
+        report_path=args.report,
+    )
+    main_job(settings, opts, console)
+    console.print(f"[green]done[/green] in {time.monotonic() - t0:.1f}s")
     return EXIT_OK

@@ -1,0 +1,374 @@
+"""The main job (``olist run`` / ``make run``) on the local target.
+
+Start the local stack, prepare data (generated at scale 0.1 unless
+OLIST_DATA_DIR points at real files), run ``olist_batch`` through Airflow,
+run the stream (producer + one consumer per stream) until the consumers
+have caught up, check batch/stream parity, write the HTML report and print
+a summary. Whatever this run started is stopped at the end unless KEEP=1.
+Every step is idempotent, so re-running is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from olist_pipeline.config import Role, Settings
+from olist_pipeline.contracts.sources import CONTRACTS
+from olist_pipeline.db import connect
+from olist_pipeline.errors import EXIT_GATE_FAILED, OlistError, UsageError
+from olist_pipeline.logs import get_logger
+from olist_pipeline.mainjob.steps import StepTracker
+
+log = get_logger(__name__)
+
+DEFAULT_SCALE = 0.1
+DEFAULT_SEED = 42
+
+
+class GateFailed(OlistError):
+    exit_code = EXIT_GATE_FAILED
+
+
+class DataDirError(UsageError):
+    pass
+
+
+@dataclass
+class RunOptions:
+    run_id: str
+    keep: bool = False
+    data_dir: Path | None = None  # real files; None = generate
+    scale: float = DEFAULT_SCALE
+    seed: int = DEFAULT_SEED
+    report_path: Path | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    data_dir: Path
+    data_origin: str
+    report_path: Path | None = None
+    produced: dict[str, Any] = field(default_factory=dict)
+    consumed: dict[str, int] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)
+    batch_tasks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def new_run_id() -> str:
+    return "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+# ---- data -------------------------------------------------------------------
+
+
+def _generated_dir(settings: Settings, scale: float, seed: int) -> Path:
+    return settings.local.state_dir / "data" / f"generated-scale{scale:g}-seed{seed}"
+
+
+def prepare_data(settings: Settings, opts: RunOptions) -> tuple[Path, str]:
+    """The folder the run reads, and where it came from (for the summary)."""
+    from olist_pipeline.sources.generator import generate
+
+    if opts.data_dir is None:
+        out = _generated_dir(settings, opts.scale, opts.seed)
+        marker = out / ".complete"
+        if not marker.exists():
+            generate(out, scale=opts.scale, seed=opts.seed)
+            marker.write_text("ok\n")
+        return out, f"generated (scale {opts.scale:g}, seed {opts.seed})"
+
+    src = opts.data_dir.resolve()
+    if not src.is_dir():
+        raise DataDirError(
+            f"OLIST_DATA_DIR={opts.data_dir} is not a folder; point it at the folder holding "
+            "the Olist CSV files (see README: Real data)"
+        )
+    present = [c for c in CONTRACTS if (src / c.file_name).is_file()]
+    if not present:
+        raise DataDirError(
+            f"{src} holds none of the 9 Olist CSV files (e.g. olist_orders_dataset.csv); "
+            "point OLIST_DATA_DIR at the unzipped Kaggle data set"
+        )
+    if len(present) == len(CONTRACTS):
+        return src, f"real files in {src}"
+    # Tables the folder lacks are taken from generated data so the pipeline
+    # has all nine; the real files stay as they are (symlinked, not copied).
+    filler = _generated_dir(settings, opts.scale, opts.seed)
+    if not (filler / ".complete").exists():
+        generate(filler, scale=opts.scale, seed=opts.seed)
+        (filler / ".complete").write_text("ok\n")
+    mixed = settings.local.state_dir / "data" / f"mixed-{abs(hash(str(src))) % 10**8}"
+    mixed.mkdir(parents=True, exist_ok=True)
+    missing = []
+    for c in CONTRACTS:
+        target = mixed / c.file_name
+        target.unlink(missing_ok=True)
+        if (src / c.file_name).is_file():
+            target.symlink_to(src / c.file_name)
+        else:
+            target.symlink_to(filler / c.file_name)
+            missing.append(c.table)
+    return mixed, f"real files in {src}; generated: {', '.join(missing)}"
+
+
+# ---- batch ------------------------------------------------------------------
+
+
+def failed_checks(settings: Settings, run_id: str) -> list[str]:
+    """Error-severity DQ failures recorded for this run, as one line each."""
+    with connect(settings, Role.READER) as conn:
+        rows = conn.execute(
+            "SELECT layer, table_name, check_name, observed, expected, message"
+            " FROM audit.dq_results WHERE run_id = %s AND NOT passed AND severity = 'error'"
+            " ORDER BY checked_at, layer, table_name, check_name",
+            (run_id,),
+        ).fetchall()
+    return [
+        r[5] or f"{r[0]}.{r[1]}: {r[2]} failed: observed {r[3]} (expected {r[4]})" for r in rows
+    ]
+
+
+def run_batch(settings: Settings, run_id: str, data_dir: Path) -> list[dict[str, Any]]:
+    from olist_pipeline.pipeline.local_run import run_batch_dag
+
+    result = run_batch_dag(settings, run_id, data_dir)
+    tasks = [
+        {"task": t.task_id, "state": t.state, "tries": t.try_number, "seconds": t.duration_s}
+        for t in result.tasks
+    ]
+    if not result.ok:
+        failures = failed_checks(settings, run_id)
+        if failures:
+            shown = "; ".join(failures[:5]) + (
+                f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
+            )
+            raise GateFailed(
+                f"a data-quality gate failed in olist_batch: {shown}. Fix the data (or the "
+                f"checks) and re-run; details: `olist dq run`, Airflow log {result.log_file}"
+            )
+        bad = [t.task_id for t in result.tasks if t.state not in ("success", "skipped")]
+        raise OlistError(
+            f"olist_batch ended {result.state}; failed tasks: {', '.join(bad) or '?'}; "
+            f"see {result.log_file}"
+        )
+    return tasks
+
+
+# ---- stream -----------------------------------------------------------------
+
+STREAM_TABLES = {"orders": "staging.order_events", "payments": "staging.payment_events"}
+
+
+def _olist(*args: str) -> list[str]:
+    return [sys.executable, "-m", "olist_pipeline.cli", *args]
+
+
+def _stored(settings: Settings) -> dict[str, int]:
+    with connect(settings, Role.READER) as conn:
+        return {
+            s: int((conn.execute(f"SELECT count(*) FROM {t}").fetchone() or (0,))[0])
+            for s, t in STREAM_TABLES.items()
+        }
+
+
+def _positions(settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:
+    """(high watermark, stored next offset) per (topic, partition) of both streams."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from olist_pipeline.stream.topics import stream_spec
+
+    probe = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": settings.kafka.group("olist-run-probe"),
+            "enable.auto.commit": False,
+        }
+    )
+    out: dict[tuple[str, int], tuple[int, int]] = {}
+    try:
+        with connect(settings, Role.READER) as conn:
+            for stream in STREAM_TABLES:
+                spec = stream_spec(stream)
+                topic, group = spec.topic_name(settings), spec.group(settings)
+                stored = dict(
+                    conn.execute(
+                        "SELECT partition, next_offset FROM audit.stream_offsets"
+                        " WHERE consumer_group = %s AND topic = %s",
+                        (group, topic),
+                    ).fetchall()
+                )
+                meta = probe.list_topics(topic, timeout=10).topics[topic]
+                for part in meta.partitions:
+                    _, high = probe.get_watermark_offsets(TopicPartition(topic, part), timeout=10)
+                    out[(topic, part)] = (int(high), int(stored.get(part, 0)))
+    finally:
+        probe.close()
+    return out
+
+
+def run_stream(
+    settings: Settings, run_id: str, data_dir: Path, log_path: Path, tracker: StepTracker
+) -> tuple[dict[str, Any], dict[str, int]]:
+    env = {**os.environ, "OLIST_RUN_ID": run_id, "OLIST_LOG_FILE": str(log_path)}
+    with tracker.step("Kafka topics"):
+        subprocess.run(_olist("stream", "topics", "create"), env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    consumers = [
+        subprocess.Popen(
+            _olist("stream", "consume", "--stream", stream),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for stream in STREAM_TABLES
+    ]
+    try:
+        with tracker.step("Produce events") as step:
+            out = subprocess.run(
+                _olist("stream", "produce", "--data-dir", str(data_dir)),
+                env=env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if out.returncode != 0:
+                raise OlistError(f"the producer failed (exit {out.returncode}); see {log_path}")
+            produced = json.loads(out.stdout.strip().splitlines()[-1])
+            step.detail = (
+                f"{produced['valid']:,} events at {produced.get('events_per_second') or 0:,.0f}/s"
+            )
+        with tracker.step("Consumers catch up") as step:
+            positions = _positions(settings)
+            high = sum(h for h, _ in positions.values())
+            step.update(total=high)
+            deadline = time.monotonic() + max(180.0, high / 300)
+            while any(nxt < h for h, nxt in positions.values()):
+                for c in consumers:
+                    if c.poll() is not None:
+                        raise OlistError(
+                            f"a consumer exited early (code {c.returncode}); see {log_path}"
+                        )
+                if time.monotonic() > deadline:
+                    behind = sum(h - n for h, n in positions.values())
+                    raise OlistError(
+                        f"the consumers were still {behind:,} messages behind at the deadline; "
+                        f"see {log_path}"
+                    )
+                step.update(completed=sum(min(n, h) for h, n in positions.values()))
+                time.sleep(0.5)
+                positions = _positions(settings)
+            step.update(completed=high)
+            stored = _stored(settings)
+            step.detail = "lag 0; stored " + ", ".join(f"{s} {n:,}" for s, n in stored.items())
+    finally:
+        for c in consumers:
+            if c.poll() is None:
+                c.send_signal(signal.SIGTERM)
+        for c in consumers:
+            try:
+                c.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                c.kill()
+    return produced, stored
+
+
+def dead_lettered(settings: Settings) -> dict[str, int]:
+    """Messages in each stream's dead-letter topic (its high watermarks)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from olist_pipeline.stream.topics import stream_spec
+
+    probe = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": settings.kafka.group("olist-run-probe"),
+            "enable.auto.commit": False,
+        }
+    )
+    out: dict[str, int] = {}
+    try:
+        for stream in STREAM_TABLES:
+            topic = stream_spec(stream).dlq_name(settings)
+            meta = probe.list_topics(topic, timeout=10).topics.get(topic)
+            total = 0
+            for part in meta.partitions if meta and not meta.error else {}:
+                low, high = probe.get_watermark_offsets(TopicPartition(topic, part), timeout=10)
+                total += int(high) - int(low)
+            out[stream] = total
+    finally:
+        probe.close()
+    return out
+
+
+# ---- the whole job -----------------------------------------------------------
+
+
+def main_job(settings: Settings, opts: RunOptions, console: Console) -> Any:
+    """Run everything; returns the Summary. Raises OlistError with a fix on failure."""
+    from olist_pipeline.analytics.report import build_report
+    from olist_pipeline.db.migrate import migrate
+    from olist_pipeline.local.stack import LocalStack
+    from olist_pipeline.mainjob import summary as summary_mod
+    from olist_pipeline.quality.parity import run_parity
+
+    tracker = StepTracker(console)
+    log_path = settings.log_file or settings.local.logs_dir / f"{opts.run_id}.log"
+    stack = LocalStack(settings)
+    started: list[str] = []
+    try:
+        with tracker.step("Start local stack") as step:
+            started = [s.name for s in stack.status() if not s.running]
+            stack.up()
+            step.detail = ", ".join(f"{s.name} {s.address}" for s in stack.status())
+        with tracker.step("Migrate database") as step:
+            applied = migrate(settings)
+            step.detail = f"{len(applied)} migration(s) applied" if applied else "up to date"
+        with tracker.step("Prepare data") as step:
+            data_dir, origin = prepare_data(settings, opts)
+            step.detail = origin
+        with tracker.step("Batch: Airflow olist_batch") as step:
+            tasks = run_batch(settings, opts.run_id, data_dir)
+            step.detail = f"{len(tasks)} tasks succeeded"
+        produced, _ = run_stream(settings, opts.run_id, data_dir, log_path, tracker)
+        with tracker.step("Batch/stream parity") as step:
+            parity = run_parity(settings, opts.run_id)
+            step.detail = parity.message()
+        report_path = opts.report_path or (
+            settings.local.state_dir / "reports" / f"report-{opts.run_id}.html"
+        )
+        with tracker.step("Report") as step:
+            build_report(settings, report_path, opts.run_id)
+            step.detail = str(report_path)
+        summary = summary_mod.collect(
+            settings,
+            opts.run_id,
+            origin,
+            produced=produced,
+            dead_lettered=dead_lettered(settings),
+            steps=[{"name": r.name, "seconds": round(r.seconds, 1), "status": r.status}
+                   for r in tracker.results],
+        )  # fmt: skip
+        summary_path = report_path.with_name(f"summary-{opts.run_id}.json")
+        summary_path.write_text(json.dumps(summary.as_dict(), indent=2), encoding="utf-8")
+        console.print()
+        summary_mod.render(summary, console)
+        console.print(f"\nreport: [bold]{report_path.resolve()}[/bold]")
+        console.print(f"summary: {summary_path.resolve()}   log: {log_path.resolve()}")
+        if not parity.passed:
+            raise GateFailed(f"batch/stream parity failed: {parity.message()}")
+        return summary
+    finally:
+        if started and not opts.keep:
+            LocalStack(settings, started).down()
+            console.print(
+                f"stopped what this run started: {', '.join(started)} (KEEP=1 keeps them)"
+            )
