@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,11 @@ METRIC_CLASSES = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
 
 def _sources() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py") if p != FACTORY)
+
+
+@cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
 
 
 def test_metric_refuses_a_name_the_contract_lacks() -> None:
@@ -49,7 +55,7 @@ def test_every_contract_metric_can_be_created_with_its_labels() -> None:
 def test_no_module_creates_prometheus_metrics_outside_the_factory() -> None:
     offenders: list[str] = []
     for path in _sources():
-        tree = ast.parse(path.read_text(), str(path))
+        tree = _tree(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
                 "prometheus_client"
@@ -80,7 +86,7 @@ def test_every_metric_call_in_the_code_names_a_contract_metric() -> None:
     known = set(contract())
     calls = 0
     for path in _sources():
-        tree = ast.parse(path.read_text(), str(path))
+        tree = _tree(path)
         constants = {
             t.id: node.value.value
             for node in ast.walk(tree)
