@@ -48,8 +48,11 @@ class ConsumerProcess:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "olist_pipeline.cli", "stream", "consume", *args],
-            env=env_for(settings), stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=env_for(settings),
+            stdout=self._log,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+        )
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -69,8 +72,8 @@ class ConsumerProcess:
 
     def records(self) -> list[dict[str, Any]]:
         out = []
-        for line in self.log_path.read_text("utf-8", "replace").splitlines():
-            line = line.strip()
+        for raw in self.log_path.read_text("utf-8", "replace").splitlines():
+            line = raw.strip()
             if line.startswith("{"):
                 try:
                     out.append(json.loads(line))

@@ -45,12 +45,12 @@ def _get(port: int, path: str) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
-def test_exactly_once_with_duplicates_disorder_and_poison(settings: Settings, tmp_path: Path) -> None:
+def test_exactly_once_with_duplicates_disorder_and_poison(
+    settings: Settings, tmp_path: Path
+) -> None:
     prepare(settings)
     events = replay_events(300)
-    report = produce_events(
-        settings, events, duplicates=0.1, out_of_order=0.1, poison=8, seed=7
-    )
+    report = produce_events(settings, events, duplicates=0.1, out_of_order=0.1, poison=8, seed=7)
     counts = report.streams
     assert counts["orders"].duplicates > 0 and counts["orders"].out_of_order > 0
     assert counts["orders"].poison == 8
@@ -61,23 +61,38 @@ def test_exactly_once_with_duplicates_disorder_and_poison(settings: Settings, tm
     fixable["event_id"] = "00000000-0000-4000-8000-000000000001"
     fixable["debug"] = True
     p = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
-    p.produce(stream_spec("orders").topic_name(settings), key=fixable["order_id"].encode(),
-              value=json.dumps(fixable).encode())  # fmt: skip
+    p.produce(
+        stream_spec("orders").topic_name(settings),
+        key=fixable["order_id"].encode(),
+        value=json.dumps(fixable).encode(),
+    )
     assert p.flush(30) == 0
 
     port = _free_port()
     consumer = ConsumerProcess(
-        settings, tmp_path, "orders", "--stream", "orders", "--metrics-port", str(port),
-        "--batch-size", "500",
-    )  # fmt: skip
+        settings,
+        tmp_path,
+        "orders",
+        "--stream",
+        "orders",
+        "--metrics-port",
+        str(port),
+        "--batch-size",
+        "500",
+    )
     try:
         expected = report.valid_ids["orders"]
-        wait_until(lambda: len(stored_ids(settings, "orders")) >= len(expected), 60, "orders stored")
+        wait_until(
+            lambda: len(stored_ids(settings, "orders")) >= len(expected), 60, "orders stored"
+        )
         wait_until(lambda: _get(port, "/readyz")[0] == 200, 15, "readiness")
         assert _get(port, "/healthz")[0] == 200
         status, metrics = _get(port, "/metrics")
         assert status == 200
-        assert f'olist_consumer_messages_total{{outcome="stored",stream="orders"}} {len(expected)}.0' in metrics
+        assert (
+            f'olist_consumer_messages_total{{outcome="stored",stream="orders"}} {len(expected)}.0'
+            in metrics
+        )
         assert 'olist_consumer_dlq_total{error_class="oversized",stream="orders"} 2.0' in metrics
         assert "olist_consumer_lag_messages{" in metrics
         assert "olist_consumer_batch_seconds_bucket" in metrics
@@ -93,8 +108,10 @@ def test_exactly_once_with_duplicates_disorder_and_poison(settings: Settings, tm
     assert stored_offsets(settings, "orders") == end_offsets(settings, topic)
 
     letters = dlq_letters(settings, "orders")
-    coords = {(h["x-original-topic"], h["x-original-partition"], h["x-original-offset"])
-              for h, _ in letters}  # fmt: skip
+    coords = {
+        (h["x-original-topic"], h["x-original-partition"], h["x-original-offset"])
+        for h, _ in letters
+    }
     assert len(coords) == 9  # 8 poison + the fixable one
     classes = sorted(h["x-error-class"] for h, _ in letters)
     assert classes.count("not_json") == 2 and classes.count("oversized") == 2
@@ -112,15 +129,26 @@ def test_exactly_once_with_duplicates_disorder_and_poison(settings: Settings, tm
     # fixable event goes back and lands exactly once.
     none = dlq.replay(settings, "orders", group=settings.kafka.group("replay-a"))
     assert none.republished == 0 and none.still_invalid == 9
-    fixed = dlq.replay(settings, "orders", fixes=["drop-unknown-fields"],
-                       only_classes=["schema_invalid"], group=settings.kafka.group("replay-b"))  # fmt: skip
+    fixed = dlq.replay(
+        settings,
+        "orders",
+        fixes=["drop-unknown-fields"],
+        only_classes=["schema_invalid"],
+        group=settings.kafka.group("replay-b"),
+    )
     assert fixed.republished == 1 and fixed.still_invalid == 2 and fixed.skipped_filter == 6
-    again = dlq.replay(settings, "orders", fixes=["drop-unknown-fields"],
-                       only_classes=["schema_invalid"], group=settings.kafka.group("replay-b"))  # fmt: skip
+    again = dlq.replay(
+        settings,
+        "orders",
+        fixes=["drop-unknown-fields"],
+        only_classes=["schema_invalid"],
+        group=settings.kafka.group("replay-b"),
+    )
     assert again.read == 0 and again.republished == 0  # its group remembers
 
-    final = ConsumerProcess(settings, tmp_path, "orders-2", "--stream", "orders",
-                            "--until-caught-up")  # fmt: skip
+    final = ConsumerProcess(
+        settings, tmp_path, "orders-2", "--stream", "orders", "--until-caught-up"
+    )
     try:
         assert final.wait(60) == 0
     finally:
@@ -134,8 +162,9 @@ def test_payments_land_with_typed_money(settings: Settings, tmp_path: Path) -> N
     prepare(settings)
     events = replay_events(200)
     report = produce_events(settings, events, streams=("payments",), schema_version=2)
-    consumer = ConsumerProcess(settings, tmp_path, "payments", "--stream", "payments",
-                               "--until-caught-up")  # fmt: skip
+    consumer = ConsumerProcess(
+        settings, tmp_path, "payments", "--stream", "payments", "--until-caught-up"
+    )
     try:
         assert consumer.wait(60) == 0
     finally:

@@ -30,8 +30,9 @@ def test_kill_minus_nine_repeatedly_loses_and_duplicates_nothing(
 ) -> None:
     prepare(settings)
     events = [e for e in replay_events(1200) if e.stream == "orders"]
-    report = produce_events(settings, events, duplicates=0.05, out_of_order=0.05, poison=4,
-                            seed=11, streams=("orders",))  # fmt: skip
+    report = produce_events(
+        settings, events, duplicates=0.05, out_of_order=0.05, poison=4, seed=11, streams=("orders",)
+    )
     expected = report.valid_ids["orders"]
     assert len(expected) > 4000
     rng = random.Random(1234)
@@ -39,9 +40,19 @@ def test_kill_minus_nine_repeatedly_loses_and_duplicates_nothing(
     # Small batches and a random moment: kills land before, inside and after
     # database transactions, DLQ flushes and Kafka commits.
     while kills < 10:
-        c = ConsumerProcess(settings, tmp_path, f"victim-{kills}", "--stream", "orders",
-                            "--batch-size", "40", "--instance-id", "victim",
-                            "--session-timeout-ms", "6000")  # fmt: skip
+        c = ConsumerProcess(
+            settings,
+            tmp_path,
+            f"victim-{kills}",
+            "--stream",
+            "orders",
+            "--batch-size",
+            "40",
+            "--instance-id",
+            "victim",
+            "--session-timeout-ms",
+            "6000",
+        )
         try:
             wait_until(lambda c=c: bool(c.events("partitions_assigned")), 30, "assignment")
             time.sleep(rng.uniform(0.05, 0.8))
@@ -52,8 +63,16 @@ def test_kill_minus_nine_repeatedly_loses_and_duplicates_nothing(
     progress = len(stored_ids(settings, "orders"))
     assert 0 < progress < len(expected)  # the kills really interrupted the work
 
-    final = ConsumerProcess(settings, tmp_path, "final", "--stream", "orders",
-                            "--until-caught-up", "--instance-id", "victim")  # fmt: skip
+    final = ConsumerProcess(
+        settings,
+        tmp_path,
+        "final",
+        "--stream",
+        "orders",
+        "--until-caught-up",
+        "--instance-id",
+        "victim",
+    )
     try:
         assert final.wait(90) == 0
     finally:
@@ -73,13 +92,22 @@ def test_two_members_share_partitions_and_a_rebalance_loses_nothing(
     produced: dict[str, object] = {}
 
     def producer() -> None:
-        produced["report"] = produce_events(settings, events, rate=1500, duplicates=0.02,
-                                            seed=3, streams=("orders",))  # fmt: skip
+        produced["report"] = produce_events(
+            settings, events, rate=1500, duplicates=0.02, seed=3, streams=("orders",)
+        )
 
     thread = threading.Thread(target=producer)
     thread.start()
-    common = ("--stream", "orders", "--group", "shared", "--batch-size", "100",
-              "--session-timeout-ms", "6000")  # fmt: skip
+    common = (
+        "--stream",
+        "orders",
+        "--group",
+        "shared",
+        "--batch-size",
+        "100",
+        "--session-timeout-ms",
+        "6000",
+    )
     a = ConsumerProcess(settings, tmp_path, "member-a", *common)
     b = None
     try:

@@ -39,56 +39,111 @@ def register(sub: Any) -> None:
     )
 
     p = ssub.add_parser("produce", help="replay Olist order and payment events into Kafka")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder of Olist CSV files (default: OLIST_DATA_DIR)")  # fmt: skip
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder of Olist CSV files (default: OLIST_DATA_DIR)",
+    )
     pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=_positive, default=None,
-                      help="event-time compression factor (86400 = one day per second)")  # fmt: skip
+    pace.add_argument(
+        "--speed",
+        type=_positive,
+        default=None,
+        help="event-time compression factor (86400 = one day per second)",
+    )
     pace.add_argument("--rate", type=_positive, default=None, help="at most N events per second")
-    p.add_argument("--limit", type=int, default=None,
-                   help="replay only the first N orders of the orders file (with their payments)")  # fmt: skip
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="replay only the first N orders of the orders file (with their payments)",
+    )
     p.add_argument("--stream", choices=("orders", "payments", "all"), default="all")
-    p.add_argument("--duplicates", type=_probability, default=0.0,
-                   help="probability of re-sending an event (same event_id)")  # fmt: skip
-    p.add_argument("--out-of-order", type=_probability, default=0.0,
-                   help="probability of holding an event back a few positions")  # fmt: skip
-    p.add_argument("--poison", type=int, default=0,
-                   help="invalid messages to inject per stream (not JSON, schema-invalid, "
-                   "unknown type, oversized, in turn)")  # fmt: skip
+    p.add_argument(
+        "--duplicates",
+        type=_probability,
+        default=0.0,
+        help="probability of re-sending an event (same event_id)",
+    )
+    p.add_argument(
+        "--out-of-order",
+        type=_probability,
+        default=0.0,
+        help="probability of holding an event back a few positions",
+    )
+    p.add_argument(
+        "--poison",
+        type=int,
+        default=0,
+        help="invalid messages to inject per stream (not JSON, schema-invalid, "
+        "unknown type, oversized, in turn)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the fault injection")
     p.add_argument("--schema-version", type=int, default=1, choices=(1, 2))
-    p.add_argument("--metrics-port", type=int, default=None,
-                   help="serve /metrics on 127.0.0.1:PORT while producing")  # fmt: skip
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics on 127.0.0.1:PORT while producing",
+    )
     p.set_defaults(func=_produce)
 
     c = ssub.add_parser("consume", help="run one exactly-once consumer (one group member)")
     c.add_argument("--stream", choices=("orders", "payments"), required=True)
-    c.add_argument("--group", default=None,
-                   help="consumer group (default: olist.<stream>.sink), namespaced")  # fmt: skip
-    c.add_argument("--metrics-port", type=int, default=None,
-                   help="port of /metrics, /healthz, /readyz (0: any free port; default: "
-                   "OLIST_METRICS_PORT if set, else no server)")  # fmt: skip
-    c.add_argument("--metrics-host", default="127.0.0.1",
-                   help="address to bind the HTTP server (0.0.0.0 in a pod)")  # fmt: skip
-    c.add_argument("--max-idle", type=float, default=None,
-                   help="exit 0 after S seconds without messages")  # fmt: skip
-    c.add_argument("--until-caught-up", action="store_true",
-                   help="exit 0 once every assigned partition is consumed to its end")  # fmt: skip
+    c.add_argument(
+        "--group", default=None, help="consumer group (default: olist.<stream>.sink), namespaced"
+    )
+    c.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="port of /metrics, /healthz, /readyz (0: any free port; default: "
+        "OLIST_METRICS_PORT if set, else no server)",
+    )
+    c.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address to bind the HTTP server (0.0.0.0 in a pod)",
+    )
+    c.add_argument(
+        "--max-idle", type=float, default=None, help="exit 0 after S seconds without messages"
+    )
+    c.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="exit 0 once every assigned partition is consumed to its end",
+    )
     c.add_argument("--batch-size", type=int, default=5000)
-    c.add_argument("--max-event-bytes", type=int, default=None,
-                   help="larger events are dead-lettered as oversized (default 65536)")  # fmt: skip
+    c.add_argument(
+        "--max-event-bytes",
+        type=int,
+        default=None,
+        help="larger events are dead-lettered as oversized (default 65536)",
+    )
     c.add_argument("--session-timeout-ms", type=int, default=10_000)
-    c.add_argument("--instance-id", default=None,
-                   help="static group membership id (e.g. the pod name)")  # fmt: skip
+    c.add_argument(
+        "--instance-id", default=None, help="static group membership id (e.g. the pod name)"
+    )
     c.set_defaults(func=_consume)
 
     r = ssub.add_parser("dlq-replay", help="re-publish dead-lettered events to the main topic")
     r.add_argument("--stream", choices=("orders", "payments"), required=True)
-    r.add_argument("--fix", action="append", default=[], metavar="NAME",
-                   help="fix applied before re-validation (repeatable): drop-unknown-fields, "
-                   "latest-schema-version")  # fmt: skip
-    r.add_argument("--only", action="append", default=[], metavar="ERROR_CLASS",
-                   help="replay only dead letters of this error class (repeatable)")  # fmt: skip
+    r.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="fix applied before re-validation (repeatable): drop-unknown-fields, "
+        "latest-schema-version",
+    )
+    r.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="ERROR_CLASS",
+        help="replay only dead letters of this error class (repeatable)",
+    )
     r.add_argument("--timeout", type=float, default=60.0)
     r.set_defaults(func=_dlq_replay)
 
@@ -129,16 +184,27 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
         events, stats = load_events(Path(data_dir), args.limit)
         streams = STREAMS if args.stream == "all" else (args.stream,)
         report = produce(
-            settings, events, speed=args.speed, rate=args.rate, duplicates=args.duplicates,
-            out_of_order=args.out_of_order, poison=args.poison, seed=args.seed,
-            schema_version=args.schema_version, streams=streams,
-        )  # fmt: skip
+            settings,
+            events,
+            speed=args.speed,
+            rate=args.rate,
+            duplicates=args.duplicates,
+            out_of_order=args.out_of_order,
+            poison=args.poison,
+            seed=args.seed,
+            schema_version=args.schema_version,
+            streams=streams,
+        )
     finally:
         if server is not None:
             server.stop()
     out = report.as_dict()
-    out["source"] = {"orders": stats.orders, "payments": stats.payments,
-                     "skipped_rows": stats.skipped_rows, "orphan_payments": stats.orphan_payments}  # fmt: skip
+    out["source"] = {
+        "orders": stats.orders,
+        "payments": stats.payments,
+        "skipped_rows": stats.skipped_rows,
+        "orphan_payments": stats.orphan_payments,
+    }
     print(json.dumps(out, sort_keys=True))
     return EXIT_FAILURE if out["failed"] or out["undelivered"] else EXIT_OK
 
@@ -170,7 +236,8 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 def _dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
     from olist_pipeline.stream.dlq import replay
 
-    report = replay(settings, args.stream, fixes=args.fix, only_classes=args.only,
-                    timeout=args.timeout)  # fmt: skip
+    report = replay(
+        settings, args.stream, fixes=args.fix, only_classes=args.only, timeout=args.timeout
+    )
     print(json.dumps(report.as_dict(), sort_keys=True))
     return EXIT_OK

@@ -18,6 +18,7 @@ batch in memory; SIGTERM finishes the batch, commits and leaves the group.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import threading
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from olist_pipeline.config import Settings
@@ -149,7 +151,7 @@ class StreamConsumer:
         make_producer = producer_factory or Producer
         self.consumer = make_consumer(consumer_config(settings, self.group, opts))
         self.dlq_producer = make_producer(producer_config(settings, **{"linger.ms": 0}))
-        self._rng = random.Random()
+        self._rng = random.Random()  # noqa: S311  # jitter, not cryptography
         s = opts.stream
         self.m_messages = metric("olist_consumer_messages_total")
         self.m_batch = metric("olist_consumer_batch_seconds").labels(s)
@@ -170,8 +172,13 @@ class StreamConsumer:
         self.m_retries.labels(self.stream, reason).inc()
         delay = min(self.opts.max_backoff, 0.1 * 2 ** min(attempt, 10))
         delay *= 0.5 + self._rng.random() / 2  # jitter: members do not retry in lockstep
-        log.warning("transient_error_retrying", reason=reason, attempt=attempt,
-                    delay=round(delay, 3), error=str(exc)[:300] if exc else None)  # fmt: skip
+        log.warning(
+            "transient_error_retrying",
+            reason=reason,
+            attempt=attempt,
+            delay=round(delay, 3),
+            error=str(exc)[:300] if exc else None,
+        )
         end = time.monotonic() + delay
         while time.monotonic() < end:
             self.health.beat()
@@ -207,16 +214,18 @@ class StreamConsumer:
         consumer.assign(partitions)
         self.health.assigned = len(self.positions)
         self.m_rebalances.labels(self.stream, "assign").inc()
-        log.info("partitions_assigned", group=self.group, topic=self.topic,
-                 offsets={p: stored.get(p, "beginning") for p in parts})  # fmt: skip
+        log.info(
+            "partitions_assigned",
+            group=self.group,
+            topic=self.topic,
+            offsets={p: stored.get(p, "beginning") for p in parts},
+        )
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         for tp in partitions:
             self.positions.pop(tp.partition, None)
-            try:
+            with contextlib.suppress(KeyError):
                 self.m_lag.remove(self.stream, self.topic, str(tp.partition))
-            except KeyError:
-                pass
         self.health.assigned = len(self.positions)
         self.m_rebalances.labels(self.stream, "revoke").inc()
         log.info("partitions_revoked", partitions=[tp.partition for tp in partitions])
@@ -234,22 +243,26 @@ class StreamConsumer:
                     log.warning("consume_error", error=str(err))
                 continue
             p, off = msg.partition(), msg.offset()
-            if off + 1 > batch.next_offsets.get(p, -1):
-                batch.next_offsets[p] = off + 1
+            batch.next_offsets[p] = max(batch.next_offsets.get(p, -1), off + 1)
             result = self.validator.check(msg.value())
             if isinstance(result, Valid):
                 batch.rows.append(Row(result.text, p, off))
                 doc = result.document
-                if doc["produced_at"] > batch.newest_produced:
-                    batch.newest_produced = doc["produced_at"]
-                if doc["occurred_at"] > batch.newest_occurred:
-                    batch.newest_occurred = doc["occurred_at"]
+                batch.newest_produced = max(batch.newest_produced, doc["produced_at"])
+                batch.newest_occurred = max(batch.newest_occurred, doc["occurred_at"])
             else:
                 assert isinstance(result, Rejection)
                 batch.rejects.append(
-                    DeadLetter(msg.key(), msg.value(), result.error_class, result.message,
-                               msg.topic(), p, off)
-                )  # fmt: skip
+                    DeadLetter(
+                        msg.key(),
+                        msg.value(),
+                        result.error_class,
+                        result.message,
+                        msg.topic(),
+                        p,
+                        off,
+                    )
+                )
         return batch
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
@@ -268,19 +281,19 @@ class StreamConsumer:
             raise StopRequested
         for d in letters:
             self.m_dlq.labels(self.stream, d.error_class).inc()
-            log.warning("dead_lettered", error_class=d.error_class, error=d.message[:200],
-                        partition=d.partition, offset=d.offset)  # fmt: skip
+            log.warning(
+                "dead_lettered",
+                error_class=d.error_class,
+                error=d.message[:200],
+                partition=d.partition,
+                offset=d.offset,
+            )
 
     def _write(self, batch: _Batch) -> int:
         """Store the batch; rows the database refuses are dead-lettered and the rest retried."""
         while True:
             try:
-                rows = batch.rows
-                return int(
-                    self._db(
-                        lambda: self.sink.write(self.group, self.topic, rows, batch.next_offsets)
-                    )
-                )
+                return int(self._db(partial(self._store, batch.rows, batch.next_offsets)))
             except DATA_ERRORS as exc:
                 self.sink.reset()
                 bad = self._db(lambda: self.sink.find_rejects(self.topic, batch.rows))
@@ -289,13 +302,24 @@ class StreamConsumer:
                         f"the database refused a batch but no single row: {exc}"
                     ) from exc
                 letters = [
-                    DeadLetter(None, r.doc.encode(), SINK_REJECTED, bad[i], self.topic,
-                               r.partition, r.offset)
-                    for i, r in enumerate(batch.rows) if i in bad
-                ]  # fmt: skip
+                    DeadLetter(
+                        None,
+                        r.doc.encode(),
+                        SINK_REJECTED,
+                        bad[i],
+                        self.topic,
+                        r.partition,
+                        r.offset,
+                    )
+                    for i, r in enumerate(batch.rows)
+                    if i in bad
+                ]
                 self._dead_letter(letters)
                 batch.rejects.extend(letters)
                 batch.rows = [r for i, r in enumerate(batch.rows) if i not in bad]
+
+    def _store(self, rows: list[Row], next_offsets: dict[int, int]) -> int:
+        return self.sink.write(self.group, self.topic, rows, next_offsets)
 
     def _process(self, msgs: list[Any]) -> None:
         from confluent_kafka import TopicPartition
@@ -377,17 +401,23 @@ class StreamConsumer:
             self._server = HealthServer(self.health, self.opts.metrics_host, self.opts.metrics_port)
             self._server.start()
             self.summary.metrics_port = self._server.port
-            log.info("http_listening", host=self.opts.metrics_host, port=self._server.port,
-                     paths=["/metrics", "/healthz", "/readyz"])  # fmt: skip
+            log.info(
+                "http_listening",
+                host=self.opts.metrics_host,
+                port=self._server.port,
+                paths=["/metrics", "/healthz", "/readyz"],
+            )
         try:
             self._db(self.sink.ping)
         except StopRequested:
             self.summary.exit_reason = "stopped"
             return self.summary
         self.consumer.subscribe(
-            [self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+            [self.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
-        )  # fmt: skip
+        )
         log.info("consumer_started", stream=self.stream, topic=self.topic, group=self.group)
         last_message = time.monotonic()
         last_idle_check = 0.0

@@ -60,8 +60,11 @@ class DeadLetter:
         ]
 
 
-def header_map(headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, str]:
-    return {k: (v or b"").decode("utf-8", "replace") for k, v in (headers or [])}
+def header_map(headers: Sequence[tuple[str, Any]] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in headers or []:
+        out[k] = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v or "")
+    return out
 
 
 def publish_all(
@@ -83,7 +86,7 @@ def publish_all(
     while pending:
         failed: list[int] = []
 
-        def report(index: int) -> Callable[[Any, Any], None]:
+        def report(index: int, failed: list[int] = failed) -> Callable[[Any, Any], None]:
             def cb(err: Any, _msg: Any) -> None:
                 if err is not None:
                     failed.append(index)
@@ -167,7 +170,7 @@ def _latest_schema_version(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "schema_version": contracts.latest_version(stream)}
 
 
-def replay(
+def replay(  # noqa: PLR0912, PLR0915  # one read-fix-validate-publish pass
     settings: Settings,
     stream: str,
     *,
@@ -216,8 +219,10 @@ def replay(
     try:
         md = consumer.list_topics(dlq_topic, timeout=timeout)
         partitions = sorted(md.topics[dlq_topic].partitions) if dlq_topic in md.topics else []
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(dlq_topic, p), timeout=timeout)[1]
-                for p in partitions}  # fmt: skip
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(dlq_topic, p), timeout=timeout)[1]
+            for p in partitions
+        }
         committed = consumer.committed(
             [TopicPartition(dlq_topic, p) for p in partitions], timeout=timeout
         )
@@ -233,14 +238,15 @@ def replay(
             for msg in consumer.consume(500, 1.0):
                 if msg.error():
                     continue
-                p, off = msg.partition(), msg.offset()
+                p, off = int(msg.partition() or 0), int(msg.offset() or 0)
                 positions[p] = off + 1
                 if off + 1 >= ends[p]:
                     todo.discard(p)
                 if off >= ends[p]:
                     continue
                 report.read += 1
-                h = header_map(msg.headers())
+                headers: Any = msg.headers()
+                h = header_map(headers)
                 cls = h.get(H_CLASS, "")
                 report.by_class[cls] = report.by_class.get(cls, 0) + 1
                 coords = (h.get(H_TOPIC, ""), h.get(H_PARTITION, ""), h.get(H_OFFSET, ""))

@@ -140,19 +140,37 @@ def order_events(
         if estimate is not None:
             payload["estimated_delivery_at"] = estimate
         events.append(
-            Event(ORDER_STREAM, event_type, order_id, sequence, olist_ts(raw), payload,
-                  source_file, source_row)
-        )  # fmt: skip
+            Event(
+                ORDER_STREAM,
+                event_type,
+                order_id,
+                sequence,
+                olist_ts(raw),
+                payload,
+                source_file,
+                source_row,
+            )
+        )
     terminal = TERMINAL_EVENTS.get(status)
     if terminal is not None:
         event_type, sequence = terminal
         last = max(e.occurred_at for e in events)
         events.append(
-            Event(ORDER_STREAM, event_type, order_id, sequence, last,
-                  {"customer_id": customer_id, "order_status": status,
-                   "estimated_delivery_at": estimate},
-                  source_file, source_row)
-        )  # fmt: skip
+            Event(
+                ORDER_STREAM,
+                event_type,
+                order_id,
+                sequence,
+                last,
+                {
+                    "customer_id": customer_id,
+                    "order_status": status,
+                    "estimated_delivery_at": estimate,
+                },
+                source_file,
+                source_row,
+            )
+        )
     return events
 
 
@@ -181,9 +199,15 @@ def payment_event(
         "payment_value": f"{value:.2f}",
     }
     return Event(
-        PAYMENT_STREAM, PAYMENT_EVENT, order_id, sequential, purchased_at, payload,
-        source_file, source_row,
-    )  # fmt: skip
+        PAYMENT_STREAM,
+        PAYMENT_EVENT,
+        order_id,
+        sequential,
+        purchased_at,
+        payload,
+        source_file,
+        source_row,
+    )
 
 
 def in_event_time_order(events: Iterable[Event]) -> list[Event]:

@@ -65,7 +65,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # probes every few seconds would flood the JSON log
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,13 +96,10 @@ class Outgoing:
 def poison_message(kind: str, rng: random.Random, template: Event) -> bytes:
     """An invalid message of ``kind``, built from a real event so it looks plausible."""
     doc = template.document(datetime.now(UTC))
-    doc["event_id"] = f"{rng.getrandbits(128):032x}"  # never collides with a real id
-    doc["event_id"] = (
-        f"{doc['event_id'][:8]}-{doc['event_id'][8:12]}-{doc['event_id'][12:16]}-"
-        f"{doc['event_id'][16:20]}-{doc['event_id'][20:]}"
-    )
+    doc["event_id"] = str(uuid.UUID(int=rng.getrandbits(128)))  # not a UUIDv5 of a real fact
+    order_id = str(doc["order_id"])
     if kind == "not_json":
-        return b"{not json: " + doc["order_id"].encode() + b"\xff"
+        return b"{not json: " + order_id.encode() + b"\xff"
     if kind == "schema_invalid":
         doc["payload"] = {"unexpected": True}
         doc["sequence"] = "first"
@@ -125,22 +123,24 @@ def plan(
     streams: Sequence[str] = STREAMS,
 ) -> tuple[list[Outgoing], dict[str, dict[str, int]]]:
     """The exact send sequence (deterministic for a seed) and the injected counts."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  # reproducible test faults
     selected = [e for e in events if e.stream in streams]
     out: list[Outgoing] = []
     held: list[tuple[int, Outgoing]] = []  # (release position, message)
     injected = {s: {"duplicate": 0, "out_of_order": 0} for s in streams}
     for e in selected:
         msg = Outgoing(e.stream, e.order_id, None, e, "valid")
+        release = len(out)
         if out_of_order and rng.random() < out_of_order:
-            held.append((len(out) + rng.randint(2, 50), msg))
+            release = len(out) + rng.randint(2, 50)
+            held.append((release, msg))
             injected[e.stream]["out_of_order"] += 1
         else:
             out.append(msg)
         if duplicates and rng.random() < duplicates:
-            # Re-sent later, like a producer retry after a lost ack would be.
+            # Re-sent after the original, like a retry after a lost ack would be.
             again = Outgoing(e.stream, e.order_id, None, e, "duplicate")
-            held.append((len(out) + rng.randint(1, 20), again))
+            held.append((release + rng.randint(1, 20), again))
             injected[e.stream]["duplicate"] += 1
         ready = [h for h in held if h[0] <= len(out)]
         if ready:
@@ -193,7 +193,7 @@ class Pacer:
         self.sent += 1
 
 
-def produce(
+def produce(  # noqa: PLR0915  # one send loop with its delivery bookkeeping
     settings: Settings,
     events: Sequence[Event],
     *,
@@ -212,9 +212,13 @@ def produce(
     from confluent_kafka import Producer
 
     messages, injected = plan(
-        events, duplicates=duplicates, out_of_order=out_of_order, poison=poison, seed=seed,
+        events,
+        duplicates=duplicates,
+        out_of_order=out_of_order,
+        poison=poison,
+        seed=seed,
         streams=streams,
-    )  # fmt: skip
+    )
     report = ProduceReport()
     for s in streams:
         report.counts(s)
@@ -232,8 +236,13 @@ def produce(
             if err is not None:
                 counts.failed += 1
                 sent_metric.labels(msg_info.stream, "failed").inc()
-                log.error("delivery_failed", stream=msg_info.stream, key=msg_info.key,
-                          kind=msg_info.kind, error=str(err))  # fmt: skip
+                log.error(
+                    "delivery_failed",
+                    stream=msg_info.stream,
+                    key=msg_info.key,
+                    kind=msg_info.kind,
+                    error=str(err),
+                )
                 return
             delivery_metric.labels(msg_info.stream).observe(time.monotonic() - sent_at)
             sent_metric.labels(msg_info.stream, "delivered").inc()
@@ -264,8 +273,12 @@ def produce(
                     encoded[m.event.event_id] = value
         while True:
             try:
-                p.produce(topics[m.stream], key=m.key.encode(), value=value,
-                          on_delivery=on_delivery(m, time.monotonic()))  # fmt: skip
+                p.produce(
+                    topics[m.stream],
+                    key=m.key.encode(),
+                    value=value,
+                    on_delivery=on_delivery(m, time.monotonic()),
+                )
                 break
             except BufferError:  # local queue full: serve delivery reports, then retry
                 p.poll(0.05)

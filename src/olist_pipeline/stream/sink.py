@@ -10,6 +10,7 @@ than row-by-row inserts and needs no temporary table.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,8 @@ _TABLES: dict[str, tuple[str, str, str, str]] = {
 
 OFFSETS_SQL = """
 INSERT INTO audit.stream_offsets AS o (consumer_group, topic, partition, next_offset)
-SELECT %(group)s, %(topic)s, t.p, t.o FROM unnest(%(parts)s::integer[], %(offs)s::bigint[]) AS t(p, o)
+SELECT %(group)s, %(topic)s, t.p, t.o
+FROM unnest(%(parts)s::integer[], %(offs)s::bigint[]) AS t(p, o)
 ON CONFLICT (consumer_group, topic, partition) DO UPDATE
     SET next_offset = GREATEST(o.next_offset, EXCLUDED.next_offset), updated_at = now()
 """
@@ -111,10 +113,9 @@ class PostgresSink:
     def reset(self) -> None:
         """Drop the connection after an error; the next use reconnects."""
         if self._conn is not None:
-            try:
+            # Closing a broken connection may fail; it is gone either way.
+            with contextlib.suppress(Exception):
                 self._conn.close()
-            except Exception:  # noqa: S110  # closing a broken connection may fail; it's gone anyway
-                pass
         self._conn = None
 
     def close(self) -> None:

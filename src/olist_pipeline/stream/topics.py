@@ -96,7 +96,7 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
     local broker and on a real cluster.
     """
     from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import NewTopic
+    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
     admin = admin_client(settings)
     try:

@@ -23,8 +23,13 @@ UNSUPPORTED_VERSION = "unsupported_schema_version"
 SCHEMA_INVALID = "schema_invalid"
 SINK_REJECTED = "sink_rejected"
 ERROR_CLASSES = (
-    OVERSIZED, NOT_JSON, UNKNOWN_EVENT_TYPE, UNSUPPORTED_VERSION, SCHEMA_INVALID, SINK_REJECTED,
-)  # fmt: skip
+    OVERSIZED,
+    NOT_JSON,
+    UNKNOWN_EVENT_TYPE,
+    UNSUPPORTED_VERSION,
+    SCHEMA_INVALID,
+    SINK_REJECTED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +53,7 @@ class Validator:
         self.event_types = contracts.event_types(stream)
         self.versions = {v: contracts.fast_validator(stream, v) for v in contracts.versions(stream)}
 
-    def check(self, value: bytes | None) -> Valid | Rejection:
+    def check(self, value: bytes | None) -> Valid | Rejection:  # noqa: PLR0911
         import fastjsonschema
 
         if value is None:
@@ -82,7 +87,7 @@ class Validator:
         try:
             check(doc)
         except fastjsonschema.JsonSchemaException as exc:
-            errors = contracts.reference_errors(self.stream, int(version), doc)
+            errors = contracts.reference_errors(self.stream, int(version or 0), doc)
             detail = "; ".join(errors[:3]) if errors else str(exc)
             return Rejection(SCHEMA_INVALID, detail[:500])
         return Valid(text, doc)

@@ -1,0 +1,176 @@
+"""Stream sink benchmark: sustained events/s into staging, next to the raw consume rate,
+and end-to-end latency at a fixed 2,000 events/s.
+
+Runs on the local stack (``olist stack up``), in its own database and Kafka
+namespace, which it drops afterwards. Figures:
+- raw consume: a bare confluent-kafka consumer reading the same topic (no
+  parsing, no sink): the ceiling the sink is measured against;
+- exactly-once sink: ``olist stream consume`` (a real subprocess) from the
+  first to the last committed batch (``max(stored_at) - min(stored_at)``);
+- latency: produce at 2,000 events/s while a consumer runs; per event
+  ``stored_at - produced_at`` (stored_at is the row's insert time inside the
+  batch transaction, a few ms before its commit).
+Targets on 2 cores: >= 20,000 events/s sustained; p99 < 500 ms at 2,000/s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+from psycopg import sql
+
+from olist_pipeline.config import Role, Settings, load_settings
+from olist_pipeline.db.migrate import migrate
+from olist_pipeline.stream.events import Event
+from olist_pipeline.stream.producer import produce
+from olist_pipeline.stream.source import load_events
+from olist_pipeline.stream.topics import create_topics, stream_spec
+
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+EVENTS = int(os.environ.get("BENCH_STREAM_EVENTS", "100000"))
+LATENCY_RATE = 2000
+LATENCY_SECONDS = int(os.environ.get("BENCH_STREAM_LATENCY_SECONDS", "15"))
+
+
+def _events(n: int) -> list[Event]:
+    """``n`` order events: the real lifecycles, repeated under fresh order ids."""
+    base = [e for e in load_events(REALDATA)[0] if e.stream == "orders"]
+    out: list[Event] = []
+    copy = 0
+    while len(out) < n:
+        prefix = f"{copy:04x}"
+        out += [
+            dataclasses.replace(e, order_id=prefix + e.order_id[4:], event_id="")
+            for e in base[: n - len(out)]
+        ]
+        copy += 1
+    return out
+
+
+def _consume_raw(settings: Settings, topic: str, n: int) -> float:
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"bench-raw-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 100,
+        }
+    )
+    try:
+        md = c.list_topics(topic, timeout=10)
+        c.assign([TopicPartition(topic, p, 0) for p in md.topics[topic].partitions])
+        got, first = 0, None
+        while got < n:
+            msgs = c.consume(5000, 1.0)
+            if msgs and first is None:
+                first = time.perf_counter()
+            got += sum(1 for m in msgs if m.error() is None and m.value() is not None)
+        assert first is not None
+        return n / (time.perf_counter() - first)
+    finally:
+        c.close()
+
+
+def _consumer(settings: Settings, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "OLIST_PG_DATABASE": settings.postgres.database,
+        "OLIST_KAFKA_NAMESPACE": settings.kafka.namespace,
+        "OLIST_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "olist_pipeline.cli",
+            "stream",
+            "consume",
+            "--stream",
+            "orders",
+            *args,
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    base = load_settings()
+    db = f"olist_bench_{uuid.uuid4().hex[:8]}"
+    settings = base.with_database(db).with_kafka_namespace(f"bench{uuid.uuid4().hex[:8]}.")
+    admin = base.postgres.dsn(Role.ADMIN, "postgres")
+    migrate(settings)
+    logs = Path(tempfile.mkdtemp(prefix="bench-stream-"))
+    try:
+        create_topics(settings)
+        topic = stream_spec("orders").topic_name(settings)
+        events = _events(EVENTS)
+        t0 = time.perf_counter()
+        report = produce(settings, events, streams=("orders",))
+        produce_rate = len(events) / (time.perf_counter() - t0)
+        n = report.streams["orders"].valid
+        raw = _consume_raw(settings, topic, n)
+
+        proc = _consumer(settings, logs / "sink.log", "--until-caught-up")
+        assert proc.wait(900) == 0, (logs / "sink.log").read_text()[-2000:]
+        with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+            rows, span = conn.execute(
+                "SELECT count(*), extract(epoch FROM max(stored_at) - min(stored_at)) "
+                "FROM staging.order_events"
+            ).fetchone()
+        assert rows == n, (rows, n)
+        sink = rows / float(span) if span else float("nan")
+
+        # Latency at a fixed rate: fresh events into a fresh namespace.
+        lat = settings.with_kafka_namespace(settings.kafka.namespace + "lat.")
+        create_topics(lat)
+        later = [
+            dataclasses.replace(e, order_id="ffff" + e.order_id[4:], event_id="")
+            for e in events[: LATENCY_RATE * LATENCY_SECONDS]
+        ]
+        proc = _consumer(lat, logs / "latency.log", "--max-idle", "5")
+        time.sleep(4)  # let it join the group before the clock starts
+        produce(lat, later, rate=LATENCY_RATE, streams=("orders",))
+        assert proc.wait(300) == 0
+        with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+            latencies = [
+                float(r[0]) * 1000
+                for r in conn.execute(
+                    "SELECT extract(epoch FROM stored_at - produced_at) FROM staging.order_events "
+                    "WHERE kafka_topic = %s",
+                    (stream_spec("orders").topic_name(lat),),
+                ).fetchall()
+            ]
+        print(f"events                      : {n:,} order events ({os.cpu_count()} cores)")
+        print(f"producer                    : {produce_rate:,.0f} events/s (idempotent, acks=all)")
+        print(f"baseline raw consume        : {raw:,.0f} events/s (no parsing, no sink)")
+        print(
+            f"exactly-once sink           : {sink:,.0f} events/s sustained "
+            f"({sink / raw:.0%} of raw; target >= 20,000)"
+        )
+        print(
+            f"latency @ {LATENCY_RATE}/s x {len(latencies):,}: p50 {_pct(latencies, 0.5):.0f} ms, "
+            f"p99 {_pct(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms (target p99 < 500)"
+        )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+
+
+if __name__ == "__main__":
+    main()
