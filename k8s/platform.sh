@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The kind target's front door, called by the Makefile:
 #   install-helm  build the pinned Helm CLI with `go install` (skipped when present)
-#   deploy        cluster, images, operators, data stores, Airflow, our chart (idempotent)
+#   deploy        cluster, images, operators, data stores, Airflow, our chart (idempotent;
+#                 OLIST_VALUES=<file> adds a values file for charts/olist-platform)
 #   undeploy      delete the kind cluster
 #   status        pinned versions, and what runs if the cluster exists
 #   urls          where the UIs are and where their logins live
@@ -171,8 +172,11 @@ deploy() {
   log "olist-platform (image $PIPELINE_IMAGE:$tag)"
   # No --wait: the migration is a post-install/upgrade hook and the consumers become
   # ready only once it has run; the rollout is awaited below instead.
+  local extra=()
+  # OLIST_VALUES: an extra values file for our chart (the CI run turns the producer on).
+  if [ -n "${OLIST_VALUES:-}" ]; then extra=(-f "$OLIST_VALUES"); fi
   h upgrade --install "$RELEASE" charts/olist-platform -n "$APP_NS" \
-    --set-string image.tag="$tag" --timeout 15m
+    "${extra[@]}" --set-string image.tag="$tag" --timeout 15m
   k -n "$APP_NS" rollout status deploy -l app.kubernetes.io/instance="$RELEASE",app.kubernetes.io/component=consumer --timeout=10m
   restart_grafana_once
 

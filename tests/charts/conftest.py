@@ -42,7 +42,12 @@ def helm_binary() -> str:
 
 def run_helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [helm_binary(), *args], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT
+        [helm_binary(), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
     )
     if check and proc.returncode != 0:
         pytest.fail(f"helm {' '.join(args)} failed:\n{_without_symlink_notes(proc.stderr)}")
@@ -96,7 +101,9 @@ def docs(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
 def k8s_manifest_files() -> list[Path]:
     """Every Kubernetes manifest under k8s/ (values/ holds Helm values, not manifests)."""
     return sorted(
-        p for p in (REPO_ROOT / "k8s").rglob("*.yaml") if "values" not in p.relative_to(REPO_ROOT).parts
+        p
+        for p in (REPO_ROOT / "k8s").rglob("*.yaml")
+        if "values" not in p.relative_to(REPO_ROOT).parts
     )
 
 

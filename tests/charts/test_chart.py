@@ -91,10 +91,14 @@ def test_values_schema_is_closed_everywhere() -> None:
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node:
-                # Security contexts pass Kubernetes types through (validated as such).
-                if node.get("additionalProperties") is not False and "SecurityContext" not in path:
-                    open_objects.append(path)
+            # Security contexts pass Kubernetes types through (validated as such).
+            if (
+                node.get("type") == "object"
+                and "properties" in node
+                and node.get("additionalProperties") is not False
+                and "SecurityContext" not in path
+            ):
+                open_objects.append(path)
             for key, value in node.get("properties", {}).items():
                 walk(value, f"{path}.{key}")
             walk(node.get("items"), f"{path}[]")
@@ -110,11 +114,18 @@ def test_every_value_is_documented_with_a_helm_docs_comment() -> None:
     documented_parents: set[int] = set()
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if not stripped or stripped.startswith("#") or stripped.startswith("-") or ":" not in stripped:
+        if (
+            not stripped
+            or stripped.startswith("#")
+            or stripped.startswith("-")
+            or ":" not in stripped
+        ):
             continue
         indent = len(line) - len(line.lstrip())
         j = i - 1
-        while j >= 0 and lines[j].strip().startswith("#") and not lines[j].strip().startswith("# --"):
+        while (
+            j >= 0 and lines[j].strip().startswith("#") and not lines[j].strip().startswith("# --")
+        ):
             j -= 1
         has_doc = j >= 0 and lines[j].strip().startswith("# --")
         if has_doc:
@@ -165,7 +176,9 @@ def test_consumers_have_graceful_termination_and_a_pdb(default_docs: list[dict[s
         ), d["metadata"]["name"]
 
 
-def test_migration_is_a_post_install_hook_running_db_migrate(default_docs: list[dict[str, Any]]) -> None:
+def test_migration_is_a_post_install_hook_running_db_migrate(
+    default_docs: list[dict[str, Any]],
+) -> None:
     from olist_pipeline.cli import build_parser
 
     (job,) = [
@@ -183,7 +196,9 @@ def test_migration_is_a_post_install_hook_running_db_migrate(default_docs: list[
 # ------------------------------------------------------- settings and secrets
 
 
-def _env_of(container: dict[str, Any], docs: list[dict[str, Any]], namespace: str) -> dict[str, str]:
+def _env_of(
+    container: dict[str, Any], docs: list[dict[str, Any]], namespace: str
+) -> dict[str, str]:
     """The environment a container gets from env values and envFrom sources."""
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -235,7 +250,10 @@ def test_consumers_hold_only_the_stream_login(default_docs: list[dict[str, Any]]
 def test_login_secrets_exist_in_every_namespace_that_needs_them(
     default_docs: list[dict[str, Any]],
 ) -> None:
-    secrets = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in by_kind(default_docs, "Secret")}
+    secrets = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d
+        for d in by_kind(default_docs, "Secret")
+    }
     job_namespaces = VALUES["rbac"]["jobNamespaces"]
     for role in ROLES:
         name = f"olist-db-{role}"
@@ -246,8 +264,9 @@ def test_login_secrets_exist_in_every_namespace_that_needs_them(
         for ns in namespaces:
             data = secrets[(ns, name)]["data"]
             passwords.add(data[f"OLIST_PG_{role.upper()}_PASSWORD"])
-            assert base64.b64decode(data[f"OLIST_PG_{role.upper()}_USER"]).decode() == (
-                VALUES["database"]["logins"][role]
+            assert (
+                base64.b64decode(data[f"OLIST_PG_{role.upper()}_USER"]).decode()
+                == (VALUES["database"]["logins"][role])
             )
         # One generated password per role, the same in every copy.
         assert len(passwords) == 1
@@ -276,7 +295,9 @@ def test_cluster_names_match_what_the_dags_and_spark_templates_use(
     assert spark_values["spark"]["jobNamespaces"] == [k8s.SPARK_NAMESPACE]
 
 
-def test_source_data_job_generates_where_ingestion_reads(default_docs: list[dict[str, Any]]) -> None:
+def test_source_data_job_generates_where_ingestion_reads(
+    default_docs: list[dict[str, Any]],
+) -> None:
     from olist_pipeline.pipeline import k8s
 
     (job,) = [
@@ -322,7 +343,9 @@ def test_airflow_can_launch_and_watch_jobs_in_every_job_namespace(
             for verb in rule["verbs"]
         }
         assert needed <= granted, needed - granted
-        assert not any("*" in rule["verbs"] or "secrets" in rule["resources"] for rule in role["rules"])
+        assert not any(
+            "*" in rule["verbs"] or "secrets" in rule["resources"] for rule in role["rules"]
+        )
         (binding,) = [b for b in bindings if b["metadata"]["namespace"] == ns]
         assert binding["roleRef"]["name"] == role["metadata"]["name"]
         subjects = {(s["namespace"], s["name"]) for s in binding["subjects"]}
@@ -340,7 +363,9 @@ def _declared_topics() -> list[dict[str, Any]]:
     return out
 
 
-def test_kafka_topics_are_rendered_from_the_stream_declaration(default_docs: list[dict[str, Any]]) -> None:
+def test_kafka_topics_are_rendered_from_the_stream_declaration(
+    default_docs: list[dict[str, Any]],
+) -> None:
     assert (CHART / "files" / "topics.yaml").resolve() == (
         REPO_ROOT / "src" / "olist_pipeline" / "stream" / "topics.yaml"
     )
@@ -369,7 +394,10 @@ def test_prometheus_rules_ship_the_monitoring_rule_files_unchanged(
     default_docs: list[dict[str, Any]],
 ) -> None:
     files = sorted((REPO_ROOT / "monitoring" / "rules").glob("*.yaml"))
-    rules = {d["metadata"]["annotations"]["olist.io/source"]: d for d in by_kind(default_docs, "PrometheusRule")}
+    rules = {
+        d["metadata"]["annotations"]["olist.io/source"]: d
+        for d in by_kind(default_docs, "PrometheusRule")
+    }
     assert sorted(rules) == [f"monitoring/rules/{f.name}" for f in files]
     for f in files:
         assert rules[f"monitoring/rules/{f.name}"]["spec"]["groups"] == load_yaml(f)["groups"]
@@ -380,7 +408,9 @@ def test_dashboards_ship_byte_for_byte_to_the_grafana_sidecar(
 ) -> None:
     files = sorted((REPO_ROOT / "monitoring" / "dashboards").glob("*.json"))
     maps = [
-        d for d in by_kind(default_docs, "ConfigMap") if "olist.io/source" in d["metadata"].get("annotations", {})
+        d
+        for d in by_kind(default_docs, "ConfigMap")
+        if "olist.io/source" in d["metadata"].get("annotations", {})
     ]
     assert len(maps) == len(files)
     for cm in maps:
@@ -418,5 +448,7 @@ def test_rendered_rules_and_dashboards_do_not_go_through_the_template_engine() -
     """Prometheus `{{ $labels }}` in rule files must survive: they are read, never templated."""
     docs = render()
     text = yaml.safe_dump([d for d in docs if d["kind"] == "PrometheusRule"])
-    if any("{{" in f.read_text("utf-8") for f in (REPO_ROOT / "monitoring" / "rules").glob("*.yaml")):
+    if any(
+        "{{" in f.read_text("utf-8") for f in (REPO_ROOT / "monitoring" / "rules").glob("*.yaml")
+    ):
         assert "{{" in text
