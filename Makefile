@@ -51,7 +51,7 @@ jars: $(STAMP) ## fetch the Kafka broker and PostgreSQL JDBC jars from Maven Cen
 	$(OLIST) stack fetch
 
 run: $(STAMP) ## run the main job on the local target (KEEP=1 leaves the stack running)
-	KEEP=$(KEEP) $(OLIST) --log-format console run
+	KEEP=$(KEEP) $(OLIST) run
 
 test: $(STAMP) ## run every test tier (starts the real local stack if it is not up)
 	$(BIN)/pytest tests $(PYTEST_ARGS)
