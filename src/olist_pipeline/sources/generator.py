@@ -335,6 +335,7 @@ class _World:
         # customers over many prefixes (as 99k real customers use 15k of them).
         prefixes = REAL_ROWS["geolocation_prefixes"] * math.sqrt(scale)
         self.prefix_density = min(0.85, prefixes / total_prefixes)
+        self._build_prefixes()
         self.customer_state = _Pick([(s, s.customers) for s in vocab.STATES])
         self.seller_state = _Pick([(s, s.sellers) for s in vocab.STATES if s.sellers])
         cats = vocab.categories(N_CATEGORIES)
@@ -360,22 +361,35 @@ class _World:
         return _mix(self.salt ^ (kind << 56) ^ (index << 8) ^ k) / 2**64
 
     # -- geography -------------------------------------------------------------
-    def prefix_active(self, p: int) -> bool:
-        if p == vocab.NORONHA_ZIP:
-            return True
-        return _mix(self.salt ^ (p * 7919)) / 2**64 < self.prefix_density or self._anchor(p)
+    @property
+    def active_prefixes(self) -> int:
+        return sum(len(pool) for pool in self._pools.values())
 
-    @staticmethod
-    @lru_cache(maxsize=1)
-    def _anchors() -> frozenset[int]:
-        out = set()
+    def prefix_active(self, p: int) -> bool:
+        return 0 <= p < len(self._active) and self._active[p] == 1
+
+    def _build_prefixes(self) -> None:
+        """Which zip prefixes exist (geolocation lists them) and, per state, the pools.
+
+        Bounded by the 100,000 possible prefixes, whatever the scale.
+        """
+        self._active = bytearray(100_000)
+        threshold = int(self.prefix_density * 2**64)
+        self._pools: dict[tuple[str, bool], list[int]] = {}
         for s in vocab.STATES:
             lo, hi = s.ranges[0]
-            out.update({lo, lo + 7, lo + 13, hi - 3})
-        return frozenset(out)
-
-    def _anchor(self, p: int) -> bool:
-        return p in self._anchors()
+            anchors = {lo, lo + 7, lo + 13, hi - 3}  # every state has some, at any scale
+            capital_end = lo + s.capital_block
+            for a, b in s.ranges:
+                for p in range(a, b + 1):
+                    if (
+                        p in anchors
+                        or p == vocab.NORONHA_ZIP
+                        or (_mix(self.salt ^ (p * 7919)) < threshold)
+                    ):
+                        self._active[p] = 1
+                        capital = (a, b) == s.ranges[0] and p < capital_end
+                        self._pools.setdefault((s.code, capital), []).append(p)
 
     def city_of(self, p: int) -> tuple[str, vocab.State]:
         state = self.state_of(p)
@@ -403,19 +417,8 @@ class _World:
         return state.lat + du * spread, state.lng + dv * spread
 
     def pick_zip(self, state: vocab.State, capital: bool, kind: int, index: int) -> int:
-        lo, hi = state.ranges[0]
-        if capital:
-            ranges: tuple[tuple[int, int], ...] = ((lo, lo + state.capital_block - 1),)
-        elif state.capital_block > hi - lo:
-            ranges = state.ranges[1:] or ((lo, hi),)
-        else:
-            ranges = ((lo + state.capital_block, hi), *state.ranges[1:])
-        for k in range(48):
-            a, b = ranges[int(self.u(kind, index, 100 + k) * len(ranges))]
-            p = a + int(self.u(kind, index, 200 + k) * (b - a + 1))
-            if self.prefix_active(p):
-                return p
-        return lo  # an anchor: always active
+        pool = self._pools.get((state.code, capital)) or self._pools[(state.code, not capital)]
+        return pool[int(self.u(kind, index, 100) * len(pool))]
 
     # -- people, sellers, products ----------------------------------------------
     def _person(self, person: int) -> tuple[str, str, str, str]:
@@ -633,13 +636,7 @@ def _write_geolocation(out: Path, world: _World) -> dict[str, int]:
     w = _Writer(out, contract_for("geolocation"))
     q = world.quirks
     rng = random.Random(world.salt ^ 0x6E0)  # noqa: S311 (synthetic data, not secrets)
-    prefixes = sum(
-        1
-        for s in vocab.STATES
-        for lo, hi in s.ranges
-        for p in range(lo, hi + 1)
-        if world.prefix_active(p)
-    )
+    prefixes = world.active_prefixes
     abroad = _Quota(q.geolocation_out_of_country, RATES["geo_abroad_prefix"], prefixes, world.salt)
     dup_rate = RATES["geo_duplicate"] if q.geolocation_duplicates else 0.0
     target = world.geo_rows
