@@ -41,15 +41,16 @@ LATENCY_RATE = 2000
 LATENCY_SECONDS = int(os.environ.get("BENCH_STREAM_LATENCY_SECONDS", "15"))
 
 
-def _events(n: int) -> list[Event]:
+def _events(n: int, prefix: str = "") -> list[Event]:
     """``n`` order events: the real lifecycles, repeated under fresh order ids."""
     base = [e for e in load_events(REALDATA)[0] if e.stream == "orders"]
     out: list[Event] = []
     copy = 0
     while len(out) < n:
-        prefix = f"{copy:04x}"
+        # A distinct hex prefix per copy (and per caller prefix) keeps ids unique.
+        head = prefix + f"{copy:03x}" if prefix else f"{copy:04x}"
         out += [
-            dataclasses.replace(e, order_id=prefix + e.order_id[4:], event_id="")
+            dataclasses.replace(e, order_id=head + e.order_id[4:], event_id="")
             for e in base[: n - len(out)]
         ]
         copy += 1
@@ -139,14 +140,25 @@ def main() -> None:
         # Latency at a fixed rate: fresh events into a fresh namespace.
         lat = settings.with_kafka_namespace(settings.kafka.namespace + "lat.")
         create_topics(lat)
-        later = [
-            dataclasses.replace(e, order_id="ffff" + e.order_id[4:], event_id="")
-            for e in events[: LATENCY_RATE * LATENCY_SECONDS]
-        ]
-        proc = _consumer(lat, logs / "latency.log", "--max-idle", "5")
-        time.sleep(4)  # let it join the group before the clock starts
-        produce(lat, later, rate=LATENCY_RATE, streams=("orders",))
-        assert proc.wait(300) == 0
+        later = _events(LATENCY_RATE * LATENCY_SECONDS, prefix="f")
+        proc = _consumer(lat, logs / "latency.log")
+        time.sleep(5)  # let it join the group before the clock starts
+        sent = produce(lat, later, rate=LATENCY_RATE, streams=("orders",))
+        lat_topic = stream_spec("orders").topic_name(lat)
+
+        def landed() -> int:
+            with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM staging.order_events WHERE kafka_topic = %s",
+                    (lat_topic,),
+                ).fetchone()
+            return int(row[0]) if row else 0
+
+        deadline = time.monotonic() + 120
+        while landed() < sent.streams["orders"].valid and time.monotonic() < deadline:
+            time.sleep(0.5)
+        proc.terminate()
+        proc.wait(60)
         with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
             latencies = [
                 float(r[0]) * 1000

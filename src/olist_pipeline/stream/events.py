@@ -14,13 +14,14 @@ same data yields the same ids, which is what makes the sink idempotent.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import orjson
 
 # Fixed forever: changing it would change every event id.
 EVENT_NAMESPACE = uuid.UUID("6f1c2b0e-4a53-5d1e-9b7a-0c11570e5e00")
@@ -109,9 +110,7 @@ class Event:
         return doc
 
     def encode(self, produced_at: datetime, schema_version: int = 1) -> bytes:
-        return json.dumps(
-            self.document(produced_at, schema_version), separators=(",", ":")
-        ).encode()
+        return orjson.dumps(self.document(produced_at, schema_version))
 
 
 def _value(row: Sequence[str | None], header: Sequence[str], name: str) -> str | None:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from olist_pipeline.config import Settings
@@ -230,33 +231,39 @@ def produce(  # noqa: PLR0915  # one send loop with its delivery bookkeeping
     pacer = Pacer(speed, rate)
     t0 = time.monotonic()
 
-    def on_delivery(msg_info: Outgoing, sent_at: float) -> Callable[[Any, Any], None]:
-        def callback(err: Any, _msg: Any) -> None:
-            counts = report.counts(msg_info.stream)
-            if err is not None:
-                counts.failed += 1
-                sent_metric.labels(msg_info.stream, "failed").inc()
-                log.error(
-                    "delivery_failed",
-                    stream=msg_info.stream,
-                    key=msg_info.key,
-                    kind=msg_info.kind,
-                    error=str(err),
-                )
-                return
-            delivery_metric.labels(msg_info.stream).observe(time.monotonic() - sent_at)
-            sent_metric.labels(msg_info.stream, "delivered").inc()
-            if msg_info.kind == "valid" and msg_info.event is not None:
-                counts.valid += 1
-                report.valid_ids[msg_info.stream].add(msg_info.event.event_id)
-            elif msg_info.kind == "duplicate":
-                counts.duplicates += 1
-                sent_metric.labels(msg_info.stream, "duplicate").inc()
-            elif msg_info.kind.startswith("poison"):
-                counts.poison += 1
-                sent_metric.labels(msg_info.stream, "poison").inc()
+    # Label children resolved once: the callback runs for every message.
+    delivered = {s: sent_metric.labels(s, "delivered") for s in streams}
+    by_kind = {(s, k): sent_metric.labels(s, k) for s in streams for k in ("duplicate", "poison")}
+    latency = {s: delivery_metric.labels(s) for s in streams}
 
-        return callback
+    def on_delivery(msg_info: Outgoing, err: Any, msg: Any) -> None:
+        stream = msg_info.stream
+        counts = report.streams[stream]
+        if err is not None:
+            counts.failed += 1
+            sent_metric.labels(stream, "failed").inc()
+            log.error(
+                "delivery_failed",
+                stream=stream,
+                key=msg_info.key,
+                kind=msg_info.kind,
+                error=str(err),
+            )
+            return
+        seconds = msg.latency()
+        if seconds is not None:
+            latency[stream].observe(seconds)
+        delivered[stream].inc()
+        kind = msg_info.kind
+        if kind == "valid" and msg_info.event is not None:
+            counts.valid += 1
+            report.valid_ids[stream].add(msg_info.event.event_id)
+        elif kind == "duplicate":
+            counts.duplicates += 1
+            by_kind[stream, "duplicate"].inc()
+        else:
+            counts.poison += 1
+            by_kind[stream, "poison"].inc()
 
     encoded: dict[str, bytes] = {}
     for m in messages:
@@ -277,7 +284,7 @@ def produce(  # noqa: PLR0915  # one send loop with its delivery bookkeeping
                     topics[m.stream],
                     key=m.key.encode(),
                     value=value,
-                    on_delivery=on_delivery(m, time.monotonic()),
+                    on_delivery=partial(on_delivery, m),
                 )
                 break
             except BufferError:  # local queue full: serve delivery reports, then retry

@@ -8,9 +8,10 @@ and ``sink_rejected`` (valid JSON the database refused, set by the consumer).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from olist_pipeline.contracts import events as contracts
 
@@ -63,8 +64,9 @@ class Validator:
                 OVERSIZED, f"{len(value)} bytes exceeds the limit of {self.max_event_bytes} bytes"
             )
         try:
+            # orjson: ~4x faster than json, and strict (UTF-8 only, no NaN).
+            doc = orjson.loads(value)
             text = value.decode("utf-8")
-            doc = json.loads(text)
         except (UnicodeDecodeError, ValueError) as exc:
             return Rejection(NOT_JSON, f"{type(exc).__name__}: {exc}"[:300])
         if not isinstance(doc, dict):
