@@ -312,10 +312,12 @@ def _raw_quirks(scope: Scope) -> list[Check]:
         k.count_where(
             "raw",
             reviews,
-            raw("order_reviews"),
+            # A hash join, not a correlated subquery: raw tables have no indexes.
+            f"(SELECT r.*, o.purchase_day FROM {raw('order_reviews')} AS r JOIN "
+            "(SELECT order_id, left(min(order_purchase_timestamp), 10) AS purchase_day "
+            "FROM raw.orders GROUP BY order_id) AS o USING (order_id))",
             "review_before_purchase",
-            "left(t.review_creation_date, 10) < (SELECT left(min(o.order_purchase_timestamp), 10)"
-            " FROM raw.orders o WHERE o.order_id = t.order_id)",
+            "left(t.review_creation_date, 10) < t.purchase_day",
             "reviews created before the order's purchase day",
             example="t.review_id",
         ),
