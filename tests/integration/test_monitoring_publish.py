@@ -165,6 +165,15 @@ def test_the_cli_publishes_and_names_the_fix_when_the_pushgateway_is_down(
     with pytest.raises(PushgatewayError):
         publish(replace(pg_settings, pushgateway_url=dead), RUN)
 
+    # No URL given and no local Pushgateway running (`make run` without
+    # `make monitor`): nothing to push to, which must not fail the pipeline.
+    monkeypatch.delenv("OLIST_PUSHGATEWAY_URL")
+    monkeypatch.setenv("OLIST_PUSHGATEWAY_PORT", str(free_port()))
+    assert main(["metrics", "publish", "--run-id", RUN]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["pushed"] is False
+    assert "make monitor" in captured.err
+
 
 def test_a_run_without_results_pushes_only_what_exists(pg_settings: Settings) -> None:
     pub = collect(pg_settings, "no-such-run")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from olist_pipeline.config import Settings
@@ -43,6 +44,11 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     pub = publish(settings, args.run_id, url=args.pushgateway)
     print(json.dumps(pub.as_dict(), sort_keys=True))
+    if not pub.pushed:
+        print(
+            f"note: no Pushgateway at {pub.url}; nothing pushed (start it with `make monitor`)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

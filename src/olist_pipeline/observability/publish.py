@@ -54,10 +54,14 @@ class Publication:
     run_id: str
     pushes: list[Push] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    url: str | None = None
+    pushed: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
+            "url": self.url,
+            "pushed": self.pushed,
             "groups": [
                 {"job": p.job, "grouping": p.grouping, "series": p.series} for p in self.pushes
             ],
@@ -80,6 +84,17 @@ def pushgateway_url(settings: Settings) -> str:
     raise PushgatewayError(
         "OLIST_PUSHGATEWAY_URL is not set; on the cluster the chart sets it for batch pods."
     )
+
+
+def _reachable(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/-/ready", timeout=3) as resp:  # noqa: S310
+            return 200 <= int(resp.status) < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -251,6 +266,17 @@ def publish(
     target = url or pushgateway_url(settings)
     push = pusher or push_to_gateway
     pub = collect(settings, run_id)
+    pub.url = target
+    if url is None and not settings.pushgateway_url and not _reachable(target):
+        # Only the implicit local default, and monitoring is not running
+        # (`make run` without `make monitor`): nothing to push to, not an error.
+        pub.pushed = False
+        log.warning(
+            "metrics_not_published",
+            reason="no Pushgateway running; start it with `olist stack up monitor`",
+            **pub.as_dict(),
+        )
+        return pub
     for p in pub.pushes:
         try:
             push(target, job=p.job, registry=p.registry, grouping_key=p.grouping, timeout=10)
@@ -259,7 +285,7 @@ def publish(
                 f"cannot push to the Pushgateway at {target} ({exc}); start the local one "
                 "with `olist stack up monitor` (or `make monitor`), or set OLIST_PUSHGATEWAY_URL"
             ) from exc
-    log.info("metrics_published", url=target, **pub.as_dict())
+    log.info("metrics_published", **pub.as_dict())
     return pub
 
 
