@@ -357,7 +357,9 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
                     f"{quarantined} quarantined; nothing was committed (this is a bug)"
                 )
             replacing = existing is not None and existing.status == "succeeded"
+            t_attach = time.monotonic()
             _attach(conn, contract, build, part, batch_id=batch_id, drop_old=replacing)
+            detail["attach_seconds"] = round(time.monotonic() - t_attach, 3)
             finished = datetime.now(UTC)
             detail["rows_per_second"] = round(source_rows / max(time.monotonic() - t0, 1e-6))
             manifest.write_row(
@@ -379,7 +381,9 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
                 quarantined_rows=quarantined,
                 detail=detail,
             )
+            t_commit = time.monotonic()
     seconds = time.monotonic() - t0
+    detail["commit_seconds"] = round(time.monotonic() - t_commit, 3)
     log.info(
         "batch_loaded",
         partition=f"raw.{part}",
@@ -389,6 +393,7 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
         quarantined_rows=quarantined,
         reconciled=True,
         seconds=round(seconds, 3),
+        timings=detail,
         replaced=replacing,
     )
     if quarantined:
