@@ -137,6 +137,23 @@ def main() -> None:
         assert rows == n, (rows, n)
         sink = rows / float(span) if span else float("nan")
 
+        # The same topic again, two group members (the consumer scales by partitions).
+        with psycopg.connect(settings.postgres.dsn(Role.ADMIN), autocommit=True) as conn:
+            conn.execute("TRUNCATE staging.order_events")
+        two = [
+            _consumer(settings, logs / f"sink-{i}.log", "--group", "two", "--until-caught-up")
+            for i in range(2)
+        ]
+        for p in two:
+            assert p.wait(900) == 0
+        with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+            rows2, span2 = conn.execute(
+                "SELECT count(*), extract(epoch FROM max(stored_at) - min(stored_at)) "
+                "FROM staging.order_events"
+            ).fetchone()
+        assert rows2 == n, (rows2, n)
+        sink2 = rows2 / float(span2) if span2 else float("nan")
+
         # Latency at a fixed rate: fresh events into a fresh namespace.
         lat = settings.with_kafka_namespace(settings.kafka.namespace + "lat.")
         create_topics(lat)
@@ -175,6 +192,7 @@ def main() -> None:
             f"exactly-once sink           : {sink:,.0f} events/s sustained "
             f"({sink / raw:.0%} of raw; target >= 20,000)"
         )
+        print(f"exactly-once sink, 2 members: {sink2:,.0f} events/s sustained")
         print(
             f"latency @ {LATENCY_RATE}/s x {len(latencies):,}: p50 {_pct(latencies, 0.5):.0f} ms, "
             f"p99 {_pct(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms (target p99 < 500)"

@@ -108,9 +108,12 @@ def produce_events(settings: Settings, events: list[Event], **knobs: Any) -> Pro
 
 
 def stored_ids(settings: Settings, stream: str) -> list[str]:
+    """Event ids stored from this namespace's topic (other tests may share the database)."""
     table = "staging.order_events" if stream == "orders" else "staging.payment_events"
+    topic = stream_spec(stream).topic_name(settings)
     with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
-        return [str(r[0]) for r in conn.execute(f"SELECT event_id FROM {table}").fetchall()]
+        rows = conn.execute(f"SELECT event_id FROM {table} WHERE kafka_topic = %s", (topic,))
+        return [str(r[0]) for r in rows.fetchall()]
 
 
 def stored_offsets(settings: Settings, stream: str) -> dict[int, int]:

@@ -177,3 +177,28 @@ def test_payments_land_with_typed_money(settings: Settings, tmp_path: Path) -> N
         ).fetchone()
     assert n == report.streams["payments"].valid == v2
     assert float(total) == pytest.approx(expected, abs=0.005)
+
+
+def test_stream_role_has_least_privilege(pg_settings: Settings) -> None:
+    allowed = [
+        "SELECT count(*) FROM staging.order_events",
+        "SELECT count(*) FROM staging.payment_events",
+        "SELECT count(*) FROM audit.stream_offsets",
+        "INSERT INTO audit.stream_offsets (consumer_group, topic, partition, next_offset) "
+        "VALUES ('g', 't', 0, 1)",
+        "UPDATE audit.stream_offsets SET next_offset = 2",
+    ]
+    denied = [
+        "DELETE FROM staging.order_events",
+        "UPDATE staging.payment_events SET payment_value = 0",
+        "TRUNCATE staging.order_events",
+        "DELETE FROM audit.stream_offsets",
+        "SELECT count(*) FROM raw.orders",
+        "CREATE TABLE staging.sneaky (x int)",
+    ]
+    with psycopg.connect(pg_settings.postgres.dsn(Role.STREAM), autocommit=True) as conn:
+        for statement in allowed:
+            conn.execute(statement)
+        for statement in denied:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)

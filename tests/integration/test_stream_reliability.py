@@ -29,14 +29,15 @@ def test_kill_minus_nine_repeatedly_loses_and_duplicates_nothing(
     settings: Settings, tmp_path: Path
 ) -> None:
     prepare(settings)
-    events = [e for e in replay_events(1200) if e.stream == "orders"]
+    events = [e for e in replay_events(2500) if e.stream == "orders"]
     report = produce_events(
         settings, events, duplicates=0.05, out_of_order=0.05, poison=4, seed=11, streams=("orders",)
     )
     expected = report.valid_ids["orders"]
-    assert len(expected) > 4000
+    assert len(expected) > 9000
     rng = random.Random(1234)
     kills = 0
+    interrupted = 0  # kills that hit a consumer with work left
     # Small batches and a random moment: kills land before, inside and after
     # database transactions, DLQ flushes and Kafka commits.
     while kills < 10:
@@ -47,7 +48,7 @@ def test_kill_minus_nine_repeatedly_loses_and_duplicates_nothing(
             "--stream",
             "orders",
             "--batch-size",
-            "40",
+            "20",
             "--instance-id",
             "victim",
             "--session-timeout-ms",
@@ -55,13 +56,13 @@ def test_kill_minus_nine_repeatedly_loses_and_duplicates_nothing(
         )
         try:
             wait_until(lambda c=c: bool(c.events("partitions_assigned")), 30, "assignment")
-            time.sleep(rng.uniform(0.05, 0.8))
+            time.sleep(rng.uniform(0.05, 0.6))
             assert c.proc.poll() is None, "the consumer exited on its own"
         finally:
             c.kill()
         kills += 1
-    progress = len(stored_ids(settings, "orders"))
-    assert 0 < progress < len(expected)  # the kills really interrupted the work
+        interrupted += len(stored_ids(settings, "orders")) < len(expected)
+    assert interrupted >= 5, "most kills came after the work was done: use more events"
 
     final = ConsumerProcess(
         settings,

@@ -165,6 +165,7 @@ class StreamConsumer:
         for outcome in ("stored", "duplicate", "dead_lettered"):
             self.m_messages.labels(s, outcome)
         self._server: HealthServer | None = None
+        self._install_signals()  # as early as possible: a SIGTERM now still stops cleanly
 
     # ---- retries ----------------------------------------------------------
     def _retry(self, reason: str, attempt: int, exc: BaseException | None) -> None:
@@ -396,7 +397,6 @@ class StreamConsumer:
             signal.signal(signal.SIGINT, self.request_stop)
 
     def run(self) -> RunSummary:
-        self._install_signals()
         if self.opts.metrics_port is not None:
             self._server = HealthServer(self.health, self.opts.metrics_host, self.opts.metrics_port)
             self._server.start()
