@@ -452,3 +452,15 @@ def test_rendered_rules_and_dashboards_do_not_go_through_the_template_engine() -
         "{{" in f.read_text("utf-8") for f in (REPO_ROOT / "monitoring" / "rules").glob("*.yaml")
     ):
         assert "{{" in text
+
+
+def test_missing_helm_fails_with_the_fix_instead_of_skipping(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.charts import conftest
+
+    monkeypatch.setattr(conftest, "REPO_ROOT", tmp_path)
+    monkeypatch.delenv("HELM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match="make helm"):
+        conftest.helm_binary()
