@@ -122,7 +122,11 @@ def _local_task(step: Step) -> Any:
             "spark.pyspark.python": "{{ olist_python() }}",
             "spark.pyspark.driver.python": "{{ olist_python() }}",
         },
-        env_vars={"PATH": "{{ olist_path() }}", "PYSPARK_PYTHON": "{{ olist_python() }}"},
+        env_vars={
+            "PATH": "{{ olist_path() }}",
+            "PYSPARK_PYTHON": "{{ olist_python() }}",
+            "SPARK_LOCAL_IP": "127.0.0.1",
+        },
         **_common(step),
     )
 
