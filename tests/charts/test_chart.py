@@ -152,13 +152,12 @@ def test_one_consumer_deployment_per_stream_runs_the_real_cli(
     parser = build_parser()
     for d in deployments:
         container = d["spec"]["template"]["spec"]["containers"][0]
-        args = [a.replace("$(POD_NAME)", "pod-0") for a in container["args"]]
-        parsed = parser.parse_args(args)
+        parsed = parser.parse_args(container["args"])
         assert parsed.stream == d["metadata"]["labels"]["olist.io/stream"]
         assert parsed.metrics_port == VALUES["consumer"]["metricsPort"]
         # Reachable from probes and Prometheus, not only from inside the pod.
         assert parsed.metrics_host == "0.0.0.0"
-        assert parsed.instance_id == "pod-0"
+        assert parsed.instance_id is None
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
