@@ -13,6 +13,11 @@ ENV OLIST_PROJECT_ROOT=/opt/olist \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# pip builds our package in place: its folder must belong to the image's user.
+USER root
+RUN mkdir -p /opt/olist && chown airflow:root /opt/olist
+USER airflow
+
 # Dependencies first: the providers and the light part of our dependencies, pinned as in
 # pyproject.toml, with apache-airflow held at the base image's version.
 COPY --chown=airflow:root pyproject.toml /opt/olist/pyproject.toml
