@@ -309,3 +309,19 @@ def test_e2e_check_parses_its_arguments() -> None:
     module = runpy.run_path(str(REPO_ROOT / "k8s" / "e2e_check.py"))
     with pytest.raises(SystemExit):
         module["main"]([])  # --airflow-password is required
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["olist", "--version"]], ids=["bare", "olist"])
+def test_entrypoint_runs_olist_for_anything_but_spark(argv: list[str]) -> None:
+    env = {**os.environ, "PATH": f"{REPO_ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        ["bash", "images/pipeline-entrypoint.sh", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "olist-pipeline" in proc.stdout
