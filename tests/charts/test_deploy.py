@@ -325,3 +325,17 @@ def test_entrypoint_runs_olist_for_anything_but_spark(argv: list[str]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "olist-pipeline" in proc.stdout
+
+
+def test_default_image_tags_are_the_package_version() -> None:
+    """Without make deploy's git-sha tag, everything points at the version-tagged images."""
+    version = PYPROJECT["project"]["version"]
+    chart = load_yaml(REPO_ROOT / "charts" / "olist-platform" / "Chart.yaml")
+    values = load_yaml(REPO_ROOT / "charts" / "olist-platform" / "values.yaml")
+    airflow = load_yaml(VALUES_DIR / "airflow.yaml")
+    assert chart["appVersion"] == version
+    assert values["image"]["tag"] == version
+    assert airflow["images"]["airflow"]["tag"] == version
+    from olist_pipeline.pipeline import k8s
+
+    assert f"{values['image']['repository']}:{version}" == k8s.IMAGE
