@@ -39,13 +39,16 @@ install_helm() {
     echo "helm $HELM_VERSION: present ($HELM)"
     return
   fi
-  command -v go >/dev/null || die "Go is needed to build helm $HELM_VERSION (go install); install Go >= 1.24 and re-run make helm"
+  local go=go
+  # The official Go tarball's location, in case a non-login shell lacks it on PATH.
+  command -v go >/dev/null || go=/usr/local/go/bin/go
+  command -v "$go" >/dev/null || die "Go is needed to build helm $HELM_VERSION (go install); install Go >= 1.24 and re-run make helm"
   log "building helm $HELM_VERSION with go install (a few minutes on a cold Go cache)"
   local start=$SECONDS
   mkdir -p "$(dirname "$HELM")"
   # The version is stamped the way Helm's own release build does it.
   GOBIN="$(dirname "$HELM")" CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
-    go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
+    "$go" install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
     "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
   echo "helm $("$HELM" version --template '{{.Version}}') built in $((SECONDS - start))s: $HELM"
 }
