@@ -50,6 +50,8 @@ install_helm() {
   GOBIN="$(dirname "$HELM")" CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
     "$go" install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
     "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  # go install names the binary after its package.
+  if [ "$(basename "$HELM")" != helm ]; then mv -f "$(dirname "$HELM")/helm" "$HELM"; fi
   echo "helm $("$HELM" version --template '{{.Version}}') built in $((SECONDS - start))s: $HELM"
 }
 
