@@ -317,7 +317,8 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
     part = manifest.partition_name(table, batch_id)
     build = f"{part}_load"
     detail: dict[str, Any] = {}
-    with connect(settings, Role.LOADER) as conn:
+    # UTF8 whatever PGCLIENTENCODING says: the file's bytes go to COPY untouched.
+    with connect(settings, Role.LOADER, client_encoding="UTF8") as conn:
         # Own what we create as the group role, whatever the login is called.
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(GROUP_ROLES[Role.LOADER])))
         conn.commit()
