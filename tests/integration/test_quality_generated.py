@@ -63,6 +63,45 @@ def test_generated_quirks_are_reported_and_the_raw_gate_stays_open(
     assert missed == {}
     # Every source record is accounted for by raw + quarantine.
     assert by[("raw.orders", "row_count_vs_source")].observed == 0
+    # The right counts: the SQL checks agree with the generator's own profile of the files
+    # (olist_pipeline.sources.profile, an independent implementation in Python).
+    from olist_pipeline.sources.profile import profile
+
+    figures = profile(tmp_path)
+    rows = {t: int(by[(f"raw.{t}", "row_count")].observed or 0) for t in
+            ("orders", "products", "geolocation", "sellers")}  # fmt: skip
+    per_order = {
+        "carrier_before_purchase": "carrier_before_purchase",
+        "carrier_before_approval": "carrier_before_approval",
+        "delivered_before_approval": "delivered_before_approval",
+        "delivered_before_carrier": "delivered_before_carrier",
+        "delivered_without_delivery_date": "delivered_without_date",
+        "canceled_with_delivery_date": "canceled_with_delivery",
+        "orders_without_items": "orders_without_items",
+        "orders_without_payments": "orders_without_payments",
+    }
+    for check, key in per_order.items():
+        expected = round(figures[f"quirk.{key}_per_order"] * rows["orders"])
+        assert by[("raw.orders", check)].observed == expected, check
+    expected_counts = {
+        ("raw.order_reviews", "duplicate_review_ids"): round(
+            figures["quirk.duplicate_review_id_rows_per_order"] * rows["orders"]
+        ),
+        ("raw.order_payments", "not_defined_payments"): round(
+            figures["quirk.not_defined_payments_per_order"] * rows["orders"]
+        ),
+        ("raw.order_payments", "zero_payments"): round(
+            figures["quirk.zero_payments_per_order"] * rows["orders"]
+        ),
+        ("raw.products", "untranslated_categories"): figures["quirk.untranslated_categories"],
+        ("raw.products", "null_category"): round(
+            figures["quirk.products_without_category_share"] * rows["products"]
+        ),
+        ("raw.geolocation", "exact_duplicates"): round(
+            figures["quirk.geolocation_duplicate_share"] * rows["geolocation"]
+        ),
+    }
+    assert {key: by[key].observed for key in expected_counts} == expected_counts
 
 
 def test_clean_generated_raw_passes_every_check(pg_settings: Settings, tmp_path: Path) -> None:
