@@ -111,3 +111,19 @@ def test_segments() -> None:
             for m in range(1, 6):
                 assert segment(r, f, m) != "others", (r, f, m)
     assert len({rule.name for rule in SEGMENT_RULES}) == len(SEGMENT_RULES)
+
+
+def test_calendar_rows() -> None:
+    from olist_pipeline.transform.warehouse import calendar
+
+    rows = calendar(2017, 2018)
+    assert len(rows) == 365 + 365 + 1
+    unknown = rows[0]
+    assert unknown["date_key"] == -1 and unknown["full_date"] is None
+    by_key = {r["date_key"]: r for r in rows}
+    bf = by_key[20171124]
+    assert bf["is_black_friday"] and bf["day_name"] == "Friday" and bf["day_of_week"] == 5
+    assert by_key[20180213]["holiday_name"] == "Carnaval (terca-feira)"
+    assert by_key[20180106]["is_weekend"] and not by_key[20180105]["is_weekend"]
+    assert sum(r["is_holiday"] for r in rows) == 24
+    assert sum(r["is_black_friday"] for r in rows) == 2
