@@ -105,6 +105,18 @@ def _consumer(settings: Settings, log: Path, *args: str) -> subprocess.Popen[byt
     )
 
 
+def _drop_topics(settings: Settings) -> None:
+    from olist_pipeline.stream.topics import admin_client
+
+    admin = admin_client(settings)
+    ours = [
+        t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.kafka.namespace)
+    ]
+    if ours:
+        for future in admin.delete_topics(ours).values():
+            future.result(30)
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -198,6 +210,7 @@ def main() -> None:
             f"p99 {_pct(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms (target p99 < 500)"
         )
     finally:
+        _drop_topics(settings)
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 

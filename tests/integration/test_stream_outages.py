@@ -78,7 +78,13 @@ def private_stack(base_settings: Settings) -> Iterator[tuple[Settings, Any]]:
 def _run_with_outage(
     settings: Settings, tmp_path: Path, stack: Any, service: str, namespace: str
 ) -> ConsumerProcess:
-    settings = settings.with_kafka_namespace(namespace)
+    from olist_pipeline.db.migrate import migrate
+
+    # Own database per test: both tests replay the same events (same ids).
+    settings = settings.with_kafka_namespace(namespace).with_database(
+        "olist_" + namespace.strip(".")
+    )
+    migrate(settings)
     prepare(settings)
     events = [e for e in replay_events(700) if e.stream == "orders"]
     produced: dict[str, Any] = {}

@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -165,6 +166,8 @@ class StreamConsumer:
         for outcome in ("stored", "duplicate", "dead_lettered"):
             self.m_messages.labels(s, outcome)
         self._server: HealthServer | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink")
+        self._inflight: Future[None] | None = None
         self._install_signals()  # as early as possible: a SIGTERM now still stops cleanly
 
     # ---- retries ----------------------------------------------------------
@@ -204,6 +207,7 @@ class StreamConsumer:
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         from confluent_kafka import OFFSET_BEGINNING
 
+        self._drain()  # offsets of the batch in flight must be stored before we read them
         parts = [tp.partition for tp in partitions]
         try:
             stored = self._db(lambda: self.sink.stored_offsets(self.group, self.topic, parts))
@@ -223,6 +227,7 @@ class StreamConsumer:
         )
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        self._drain()
         for tp in partitions:
             self.positions.pop(tp.partition, None)
             with contextlib.suppress(KeyError):
@@ -323,12 +328,28 @@ class StreamConsumer:
         return self.sink.write(self.group, self.topic, rows, next_offsets)
 
     def _process(self, msgs: list[Any]) -> None:
-        from confluent_kafka import TopicPartition
+        """Classify this batch while the previous one is still being written, then hand it on.
 
+        One writer thread, one batch in flight: batches reach PostgreSQL and
+        Kafka strictly in order, and Python parsing overlaps the database's
+        work instead of waiting for it.
+        """
         t0 = time.monotonic()
         batch = self._classify(msgs)
         if not batch.next_offsets:
             return
+        self._drain()
+        self._inflight = self._writer.submit(self._commit_batch, batch, t0)
+
+    def _drain(self) -> None:
+        """Wait for the batch in flight; re-raises what stopped it (StopRequested, ...)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
+
+    def _commit_batch(self, batch: _Batch, t0: float) -> None:
+        from confluent_kafka import TopicPartition
+
         self._dead_letter(batch.rejects)
         inserted = self._write(batch)
         committed_at = time.time()
@@ -429,6 +450,7 @@ class StreamConsumer:
                     last_message = time.monotonic()
                     self._process(msgs)
                     continue
+                self._drain()  # idle: surface the last batch's outcome now
                 now = time.monotonic()
                 if now - last_idle_check >= 1.0:
                     last_idle_check = now
@@ -445,10 +467,15 @@ class StreamConsumer:
                     break
             else:
                 self.summary.exit_reason = "stopped"
+            self._drain()  # SIGTERM: finish the batch in flight, then leave
         except StopRequested:
             self.summary.exit_reason = "stopped"
         finally:
-            self._close()
+            try:
+                with contextlib.suppress(StopRequested):
+                    self._drain()
+            finally:
+                self._close()
         log.info("consumer_finished", **self.summary.as_dict())
         return self.summary
 
@@ -458,6 +485,7 @@ class StreamConsumer:
         except Exception as exc:
             log.warning("consumer_close_failed", error=str(exc)[:200])
         self.dlq_producer.flush(5)
+        self._writer.shutdown(wait=True)
         self.sink.close()
         if self._server is not None:
             self._server.stop()
