@@ -9,6 +9,7 @@ have no process left to scrape).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,9 +212,19 @@ def run_layer(settings: Settings, layer: str, run_id: str) -> LayerReport:
     with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
         conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
         _step_run(conn, run_id, layer, None)
-        checks = suite(layer, discover_scope(conn, run_id))
-        results = run_checks(conn, checks)
-        record(conn, run_id, layer, results)
+        try:
+            checks = suite(layer, discover_scope(conn, run_id))
+            results = run_checks(conn, checks)
+            record(conn, run_id, layer, results)
+        except BaseException:
+            # Best effort: the original error is what the caller must see.
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(
+                    "UPDATE audit.step_runs SET status = 'failed', finished_at = now()"
+                    " WHERE run_id = %s AND step = %s",
+                    (run_id, f"dq.{layer}"),
+                )
+            raise
         report_ = LayerReport(layer, run_id, tuple(results), time.monotonic() - t0)
         _step_run(conn, run_id, layer, report_)
     log_results(results, run_id)
