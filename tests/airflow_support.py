@@ -1,7 +1,7 @@
 """Shared by the Airflow integration and e2e tests: one real olist_batch run per session.
 
 A real end-to-end run of olist_batch (generated data at scale 0.01, real
-PostgreSQL, Spark and DQ) takes minutes on two cores, so the integration test
+PostgreSQL, Spark and DQ) takes minutes on two cores (three Spark JVMs), so the integration test
 (warehouse/marts filled, gates passed) and the browser test (the run shows as
 successful in the UI) share one run. It gets its own database cloned from
 the session template, its own AIRFLOW_HOME and its own Pushgateway; all are
@@ -44,7 +44,12 @@ class Pushgateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (workdir / "pushgateway.log").open("wb")
         self.proc = subprocess.Popen(
-            [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{self.port}"],
+            [
+                PUSHGATEWAY,
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                # Debian's build persists to /var/lib/prometheus by default: shared state.
+                f"--persistence.file={workdir / 'pushgateway.data'}",
+            ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -88,7 +93,10 @@ class BatchRun:
     pushgateway: Pushgateway
 
 
-_SHARED: dict[str, BatchRun] = {}
+_SHARED: dict[str, Any] = {}
+# Fixture setup counts towards pytest-timeout's per-test limit; a busy machine
+# needs more than the default for three Spark jobs.
+RUN_TIMEOUT_S = 2400
 
 
 def shared_batch_run(
@@ -99,6 +107,22 @@ def shared_batch_run(
 ) -> BatchRun:
     if "run" in _SHARED:
         return _SHARED["run"]
+    if "error" in _SHARED:  # a failed setup is not retried by the next module
+        pytest.fail(f"the shared olist_batch run could not be set up: {_SHARED['error']}")
+    try:
+        _SHARED["run"] = _set_up(request, template_database, base_settings, tmp_path_factory)
+    except BaseException as exc:
+        _SHARED["error"] = repr(exc)
+        raise
+    return _SHARED["run"]
+
+
+def _set_up(
+    request: pytest.FixtureRequest,
+    template_database: str,
+    base_settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> BatchRun:
     import psycopg
     from psycopg import sql
 
@@ -136,5 +160,4 @@ def shared_batch_run(
     settings = replace(settings, pushgateway_url=gateway.url)
     home = work / "airflow"
     result = run_batch_dag(settings, f"it-{uuid.uuid4().hex[:8]}", data_dir, airflow_home=home)
-    _SHARED["run"] = BatchRun(settings, result, home, data_dir, gateway)
-    return _SHARED["run"]
+    return BatchRun(settings, result, home, data_dir, gateway)

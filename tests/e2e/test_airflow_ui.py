@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow_support import BatchRun, free_port, shared_batch_run
+from tests.airflow_support import RUN_TIMEOUT_S, BatchRun, free_port, shared_batch_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,6 +35,7 @@ def batch_run(request, template_database, base_settings, tmp_path_factory) -> Ba
     return shared_batch_run(request, template_database, base_settings, tmp_path_factory)
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S)
 def test_ui_signs_in_and_shows_a_successful_olist_batch_run(batch_run: BatchRun):
     if not Path(CHROMIUM).is_file():
         pytest.skip("Debian's chromium is not installed (make setup installs it)")

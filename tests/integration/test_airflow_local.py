@@ -16,7 +16,7 @@ import pytest
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import TABLES
 from olist_pipeline.pipeline.definition import BATCH
-from tests.airflow_support import BatchRun, Pushgateway, shared_batch_run
+from tests.airflow_support import RUN_TIMEOUT_S, BatchRun, Pushgateway, shared_batch_run
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,7 @@ def _scalar(settings: Settings, query: str, *params: object) -> object:
     return row[0]
 
 
+@pytest.mark.timeout(RUN_TIMEOUT_S)
 def test_olist_batch_runs_end_to_end_and_fills_warehouse_and_marts(batch_run: BatchRun):
     result = batch_run.result
     states = {t.task_id: t.state for t in result.tasks}

@@ -149,11 +149,15 @@ def run_dag(
     ]  # fmt: skip
     log.info("dag_run_started", dag_id=dag_id, run_id=run_id, airflow_home=str(home))
     t0 = time.monotonic()
+    proc: subprocess.Popen[str] | None = None
     try:
         with log_file.open("w", encoding="utf-8") as out:
+            # Own session: if the caller is interrupted, the run and its Spark JVMs
+            # are ended together instead of hanging on a full output pipe.
             proc = subprocess.Popen(
-                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                start_new_session=True,
+            )  # fmt: skip
             assert proc.stdout is not None
             for line in proc.stdout:
                 out.write(line)
@@ -161,6 +165,10 @@ def run_dag(
                     sys.stderr.write(line)
             code = proc.wait(timeout=timeout_s)
         text = result_path.read_text("utf-8") if result_path.exists() else ""
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            _end(proc)
+        raise
     finally:
         result_path.unlink(missing_ok=True)
     if code != 0 or not text:
@@ -181,6 +189,18 @@ def run_dag(
     log.info("dag_run_finished", dag_id=dag_id, run_id=run_id, state=result.state,
              duration_s=result.duration_s)  # fmt: skip
     return result
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    import signal
+
+    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=wait_s)
+            return
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            continue
 
 
 def run_batch_dag(
