@@ -257,3 +257,19 @@ def test_definition_refuses_unknown_upstreams_and_duplicates():
         _check(replace(BATCH, steps=(replace(first, upstream=("nope",)),)))
     with pytest.raises(ValueError, match="duplicate"):
         _check(replace(BATCH, steps=(first, first)))
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES, ids=lambda p: p.dag_id)
+def test_every_command_is_accepted_by_the_olist_cli(pipeline):
+    """The DAGs call the command surface exactly as the `olist` parser defines it."""
+    from olist_pipeline.cli import build_parser
+    from olist_pipeline.pipeline.definition import DATA_DIR
+
+    parser = build_parser()
+    for step in pipeline.steps:
+        if step.kind is Kind.COMMAND:
+            argv = [a.replace(RUN_ID, "r1").replace(DATA_DIR, "/data") for a in step.argv]
+            args = parser.parse_args(argv)  # exits (fails the test) on an unknown option
+            assert callable(args.func), step.task_id
+            if "--run-id" in argv:
+                assert args.run_id == "r1"
