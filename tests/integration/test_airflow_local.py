@@ -8,6 +8,7 @@ temporary AIRFLOW_HOME and a real Pushgateway on a free port.
 from __future__ import annotations
 
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from olist_pipeline.pipeline.definition import BATCH
 from tests.airflow_support import RUN_TIMEOUT_S, BatchRun, Pushgateway, shared_batch_run
 
 pytestmark = pytest.mark.integration
+
+# The runner test imports Airflow in this process: keep its files out of ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="olist-airflow-it-"))
 
 
 @pytest.fixture(scope="module")
