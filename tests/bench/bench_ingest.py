@@ -77,7 +77,7 @@ def plain_copy(settings: Settings, data: Path, workers: int) -> tuple[float, int
     return seconds, rows
 
 
-def run_ingest(settings: Settings, data: Path) -> tuple[float, int, set[str]]:
+def run_ingest(settings: Settings, data: Path) -> tuple[float, int, str]:
     with psycopg.connect(settings.postgres.dsn(Role.ADMIN), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
     t0 = time.monotonic()
@@ -95,7 +95,15 @@ def run_ingest(settings: Settings, data: Path) -> tuple[float, int, set[str]]:
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(part)))
         conn.execute("TRUNCATE audit.batches, audit.quarantine")
     rows = sum(f.source_rows or 0 for f in result.files)
-    return seconds, rows, {f.load_path or "-" for f in result.files}
+    biggest = max(result.files, key=lambda f: f.source_rows or 0)
+    d = biggest.detail
+    note = (
+        f"load paths: {', '.join(sorted({f.load_path or '-' for f in result.files}))}; "
+        f"{biggest.table}: {biggest.seconds:.2f} s = copy {d.get('copy_seconds', 0):.2f}"
+        f" + attach {d.get('attach_seconds', 0):.2f} + commit {d.get('commit_seconds', 0):.2f}"
+        " + hash/header/connect"
+    )
+    return seconds, rows, note
 
 
 def bench_scale(base: Settings, scale: float, rounds: int) -> None:
@@ -111,8 +119,8 @@ def bench_scale(base: Settings, scale: float, rounds: int) -> None:
             steps = ["plain COPY", "plain COPY x2", "ingest"]
             for step in steps if r % 2 == 0 else reversed(steps):
                 if step == "ingest":
-                    seconds, n, paths = run_ingest(settings, data)
-                    extra = f" (load paths: {', '.join(sorted(paths))})"
+                    seconds, n, note = run_ingest(settings, data)
+                    extra = f" ({note})"
                 else:
                     seconds, n = plain_copy(settings, data, 2 if step.endswith("x2") else 1)
                     extra = ""
