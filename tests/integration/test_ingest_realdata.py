@@ -168,3 +168,20 @@ def test_rerunning_changes_nothing_and_replace_reloads_the_same_values(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'raw.order_reviews'::regclass"
         ).fetchone()
         assert parts == (1,)
+
+
+def test_roles_see_what_the_migrations_grant(pg_settings: Settings, source: Path) -> None:
+    ingest(pg_settings, source, ["customers"], run_id="grants")
+    with psycopg.connect(pg_settings.postgres.dsn(Role.TRANSFORMER)) as conn:
+        assert conn.execute("SELECT count(*) FROM raw.customers").fetchone() == (200,)
+    with psycopg.connect(pg_settings.postgres.dsn(Role.READER)) as conn:
+        assert conn.execute("SELECT count(*) FROM audit.batches").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM audit.quarantine").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM raw.customers")
+    with psycopg.connect(pg_settings.postgres.dsn(Role.ADMIN)) as conn:
+        owners = conn.execute(
+            "SELECT DISTINCT relowner::regrole::text FROM pg_class"
+            " WHERE relnamespace = 'raw'::regnamespace"
+        ).fetchall()
+        assert owners == [("olist_loader",)]
