@@ -168,6 +168,8 @@ class StreamConsumer:
         self._server: HealthServer | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink")
         self._inflight: Future[None] | None = None
+        self._pending_commit: dict[int, int] = {}
+        self._pending_lock = threading.Lock()
         self._install_signals()  # as early as possible: a SIGTERM now still stops cleanly
 
     # ---- retries ----------------------------------------------------------
@@ -342,13 +344,31 @@ class StreamConsumer:
         self._inflight = self._writer.submit(self._commit_batch, batch, t0)
 
     def _drain(self) -> None:
-        """Wait for the batch in flight; re-raises what stopped it (StopRequested, ...)."""
+        """Wait for the batch in flight, then commit its offsets to Kafka (polling thread only).
+
+        Re-raises what stopped the batch (StopRequested, ...).
+        """
+        from confluent_kafka import TopicPartition
+
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
             inflight.result()
+        with self._pending_lock:
+            pending, self._pending_commit = self._pending_commit, {}
+        if not pending:
+            return
+        # The database holds the truth now; the Kafka commit only keeps
+        # broker-side lag (kafka_exporter) accurate, so its failure is harmless.
+        try:
+            self.consumer.commit(
+                offsets=[TopicPartition(self.topic, p, o) for p, o in pending.items()],
+                asynchronous=True,
+            )
+        except Exception as exc:  # KafkaException, e.g. a partition no longer ours
+            log.info("kafka_commit_skipped", error=str(exc)[:200])
+        self._update_lag(cached=True)
 
     def _commit_batch(self, batch: _Batch, t0: float) -> None:
-        from confluent_kafka import TopicPartition
 
         self._dead_letter(batch.rejects)
         inserted = self._write(batch)
@@ -358,13 +378,11 @@ class StreamConsumer:
         for p, o in batch.next_offsets.items():
             if o > self.positions.get(p, -1):
                 self.positions[p] = o
-        try:
-            self.consumer.commit(
-                offsets=[TopicPartition(self.topic, p, o) for p, o in batch.next_offsets.items()],
-                asynchronous=True,
-            )
-        except Exception as exc:  # KafkaException, e.g. during a rebalance
-            log.info("kafka_commit_skipped", error=str(exc)[:200])
+        # The Kafka commit is left to the polling thread: librdkafka blocks a
+        # commit from another thread while a rebalance callback runs there.
+        with self._pending_lock:
+            for p, o in batch.next_offsets.items():
+                self._pending_commit[p] = max(self._pending_commit.get(p, -1), o)
         s = self.stream
         valid = len(batch.rows)
         self.m_messages.labels(s, "stored").inc(inserted)
@@ -382,7 +400,6 @@ class StreamConsumer:
         if occurred is not None:
             self.m_last_event.set(occurred)
         self.m_batch.observe(time.monotonic() - t0)
-        self._update_lag(cached=True)
 
     # ---- lag, idle, caught up ----------------------------------------------
     def _update_lag(self, cached: bool) -> bool:
