@@ -134,3 +134,18 @@ def test_names_types_and_labels_follow_prometheus_conventions() -> None:
 def test_monitoring_folder_shows_the_same_contract() -> None:
     link = ROOT / "monitoring" / "metrics.yaml"
     assert link.resolve() == (PACKAGE / "observability" / "metrics.yaml").resolve()
+
+
+def test_a_new_registry_never_gets_a_collected_registrys_metrics() -> None:
+    import gc
+
+    from prometheus_client import CollectorRegistry
+
+    from olist_pipeline.observability.metrics import metric
+
+    for i in range(50):
+        registry = CollectorRegistry()
+        metric("olist_parity_passed", registry).set(i)
+        assert registry.get_sample_value("olist_parity_passed") == i
+        del registry
+        gc.collect()

@@ -8,6 +8,7 @@ use the default registry served on ``/metrics``; batch steps build a fresh
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -76,8 +77,12 @@ def metric(name: str, registry: CollectorRegistry | None = None) -> Any:
     return created
 
 
-_BY_REGISTRY: dict[int, dict[str, Any]] = {}
+# Keyed by the registry object itself, weakly: keying by id() would hand a new
+# registry the metrics of a collected one that happened to share its address.
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _registered(registry: CollectorRegistry) -> dict[str, Any]:
-    return _BY_REGISTRY.setdefault(id(registry), {})
+    return _BY_REGISTRY.setdefault(registry, {})
