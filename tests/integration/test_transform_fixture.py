@@ -16,7 +16,8 @@ from olist_pipeline.db import connect
 from olist_pipeline.transform.jobs import run_layers
 from tests.integration.transform_fixture import hid, load_fixture
 
-pytestmark = pytest.mark.integration
+# The module builds every layer once (a few minutes on a busy 2-core machine).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 LAYERS = ("staging", "warehouse", "marts")
 TABLES = {

@@ -21,7 +21,8 @@ from olist_pipeline.db import connect
 from olist_pipeline.transform.jobs import run_layers
 from tests.integration.test_transform_fixture import LAYERS, TABLES
 
-pytestmark = pytest.mark.integration
+# The module builds every layer once (a few minutes on a busy 2-core machine).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "gen-run-1"
