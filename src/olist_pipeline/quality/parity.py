@@ -68,11 +68,14 @@ FROM staging.order_payments p JOIN o USING (order_id) GROUP BY o.day
 """
 
 # The latest event of an order (highest sequence) carries its current stage;
-# its first (the purchase) dates it.
+# its first by sequence (the purchase) dates it. Not min(occurred_at): orders
+# with contradictory lifecycle timestamps (a carrier date before the
+# purchase, a real Olist quirk) have later-sequence events dated earlier.
 STREAM_SQL = """
 WITH o AS (
     SELECT order_id,
-           (min(occurred_at) AT TIME ZONE 'UTC')::date AS day,
+           ((array_agg(occurred_at ORDER BY sequence, occurred_at))[1] AT TIME ZONE 'UTC')::date
+               AS day,
            (array_agg(order_status ORDER BY sequence DESC, occurred_at DESC))[1] AS stage
     FROM staging.order_events GROUP BY order_id
 )
