@@ -32,11 +32,12 @@ def configure_logging(
     fmt: str = "json",
     log_file: Path | None = None,
     stream: Any = None,
+    terminal_level: str = "WARNING",
 ) -> None:
     """Route stdlib and structlog records through one JSON (or console) renderer.
 
-    With ``log_file`` set, JSON records go to the file and the terminal stays
-    quiet except for warnings and errors.
+    With ``log_file`` set, JSON records go to the file and the terminal shows
+    only records at ``terminal_level`` or above.
     """
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False)
@@ -63,7 +64,7 @@ def configure_logging(
             )
         )
         handlers.append(to_file)
-        terminal.setLevel(logging.WARNING)
+        terminal.setLevel(terminal_level)
     handlers.append(terminal)
 
     root = logging.getLogger()

@@ -52,7 +52,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     run_id = args.run_id or settings.run_id or new_run_id()
     log_file = settings.log_file or settings.local.logs_dir / f"{run_id}.log"
     # Quiet terminal: the JSON log goes to a file, the terminal shows steps.
-    configure_logging(settings.log_level, "json", log_file)
+    # The steps report failures themselves, so log records stay in the file.
+    configure_logging(settings.log_level, "json", log_file, terminal_level="CRITICAL")
     bind_context(run_id=run_id)
     os.environ["OLIST_LOG_FILE"] = str(log_file)
     console = Console(stderr=False)

@@ -341,7 +341,8 @@ def main_job(settings: Settings, opts: RunOptions, console: Console) -> Any:
         produced, _ = run_stream(settings, opts.run_id, data_dir, log_path, tracker)
         with tracker.step("Batch/stream parity") as step:
             parity = run_parity(settings, opts.run_id)
-            step.detail = parity.message()
+            message = parity.message()
+            step.detail = message if len(message) < 90 else message[:87] + "..."
         report_path = opts.report_path or (
             settings.local.state_dir / "reports" / f"report-{opts.run_id}.html"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +58,8 @@ class StepTracker:
         t0 = time.monotonic()
         log.info("step_started", step=name)
         try:
-            with progress:
+            # A live display only where someone watches; piped output stays plain.
+            with progress if self.console.is_terminal else nullcontext():
                 yield handle
         except BaseException as exc:
             seconds = time.monotonic() - t0
