@@ -189,7 +189,8 @@ MARTS = r"""
 CREATE TABLE bench_sql.items_wide AS
 SELECT i.*, o.p AS purchased_at, o.is_delivered, o.on_time, coalesce(c.state, 'unknown') AS state,
        c.customer_unique_id, coalesce(p.category_en, 'unknown') AS category, p.product_id
-FROM bench_sql.fact_order_items i LEFT JOIN bench_sql.fact_orders o USING (order_id)
+FROM bench_sql.fact_order_items i
+LEFT JOIN (SELECT order_id, p, is_delivered, on_time FROM bench_sql.fact_orders) o USING (order_id)
 LEFT JOIN bench_sql.dim_customer c USING (customer_key) LEFT JOIN bench_sql.dim_product p USING (product_key);
 
 CREATE TABLE bench_sql.sales_daily AS
