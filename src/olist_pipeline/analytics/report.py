@@ -76,18 +76,26 @@ def _empty(ax: Any, why: str) -> None:
 
 def _sales_over_time(conn: psycopg.Connection[Any], ax: Any) -> bool:
     rows = conn.execute(
-        "SELECT sales_month, sum(gmv)::float, sum(orders) FROM marts.sales_monthly"
-        " GROUP BY 1 ORDER BY 1"
+        "SELECT sales_month, sum(gmv)::float FROM marts.sales_monthly GROUP BY 1 ORDER BY 1"
     ).fetchall()
     if not rows:
         _empty(ax, "no sales in the marts")
         return True
+    # Distinct orders per month: the mart counts an order once per category cell.
+    orders = dict(
+        conn.execute(
+            "SELECT date_trunc('month', purchased_at)::date, count(*) FROM warehouse.fact_orders"
+            " WHERE items > 0 AND purchased_at IS NOT NULL GROUP BY 1"
+        ).fetchall()
+    )
     months = [r[0] for r in rows]
-    ax.plot(months, [r[1] for r in rows], marker="o", color="#1f77b4", label="GMV (BRL)")
-    ax.set_ylabel("GMV (BRL)")
     twin = ax.twinx()
-    twin.bar(months, [r[2] for r in rows], width=20, alpha=0.3, color="#ff7f0e", label="orders")
-    twin.set_ylabel("orders (per state x category cell)")
+    twin.bar(months, [orders.get(m, 0) for m in months], width=20, alpha=0.3, color="#ff7f0e")
+    twin.set_ylabel("orders")
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot(months, [r[1] for r in rows], marker="o", color="#1f77b4")
+    ax.set_ylabel("GMV (BRL, line)")
     ax.set_title("Monthly GMV and orders")
     return False
 
@@ -181,6 +189,8 @@ def _seller_scorecard(conn: psycopg.Connection[Any], ax: Any) -> bool:
 
 def _copurchase_pairs(conn: psycopg.Connection[Any], ax: Any) -> bool:
     rows = conn.execute(
+        # Pairs seen in one order only have huge, meaningless lifts; rank by how
+        # often the pair occurs, then by lift.
         "SELECT product_id, other_product_id, lift, pair_orders FROM marts.copurchase_pairs"
         " WHERE product_id < other_product_id ORDER BY pair_orders DESC, lift DESC LIMIT 10"
     ).fetchall()
