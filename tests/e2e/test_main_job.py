@@ -73,7 +73,8 @@ def run(
 
 
 def _one(settings: Settings, query: str) -> Any:
-    with connect(settings, Role.READER) as conn:
+    # The transformer reads every layer; the reader role never sees raw.
+    with connect(settings, Role.TRANSFORMER) as conn:
         row = conn.execute(query).fetchone()
     assert row is not None
     return row[0]
