@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from olist_pipeline.transform import rules
@@ -20,6 +21,12 @@ def blank_to_null(c: Column) -> Column:
 
 
 def city(c: Column) -> Column:
+    """``rules.normalise_city`` as one chain of string functions.
+
+    Each step reads the previous one exactly once: a ``when(...).otherwise(v)``
+    per alias would copy the whole chain into every branch, and the tree (and
+    the per-row work) doubles with each alias.
+    """
     from pyspark.sql import functions as F
 
     v = F.translate(
@@ -27,11 +34,15 @@ def city(c: Column) -> Column:
         rules.ACCENTED + rules.APOSTROPHES,
         rules.UNACCENTED + "'" * len(rules.APOSTROPHES),
     )
-    v = F.when(v.rlike(rules.CITY_SUFFIX), F.regexp_extract(v, rules.CITY_SUFFIX, 1)).otherwise(v)
+    # The suffix pattern spans the whole value, so replacing it by its first
+    # group strips the suffix and leaves a value without one untouched.
+    v = F.regexp_replace(v, "(?s)" + rules.CITY_SUFFIX, "$1")
     v = F.trim(F.regexp_replace(v, r"\s+", " "))
     for alias, name in rules.CITY_ALIASES.items():
-        v = F.when(v == alias, F.lit(name)).otherwise(v)
-    return F.when((v == "") | v.rlike(rules.CITY_GARBAGE), F.lit(None)).otherwise(v)
+        v = F.regexp_replace(v, f"^{re.escape(alias)}$", name)
+    # Garbage (an e-mail, a number) becomes "", and "" becomes NULL.
+    v = F.regexp_replace(v, r"(?s)^.*(" + rules.CITY_GARBAGE + r").*$", "")
+    return F.nullif(v, F.lit(""))
 
 
 def zip_prefix(c: Column) -> Column:
