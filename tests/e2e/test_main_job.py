@@ -69,7 +69,9 @@ def run(
         }
     finally:
         with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            c.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def _one(settings: Settings, query: str) -> Any:
@@ -83,7 +85,12 @@ def _one(settings: Settings, query: str) -> Any:
 def test_run_succeeds_and_says_what_it_did(run: dict[str, Any]) -> None:
     proc = run["proc"]
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-    for step in ("Batch: Airflow olist_batch", "Consumers catch up", "Batch/stream parity", "Report"):
+    for step in (
+        "Batch: Airflow olist_batch",
+        "Consumers catch up",
+        "Batch/stream parity",
+        "Report",
+    ):
         assert step in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
 
@@ -94,7 +101,9 @@ def test_summary_figures_equal_what_the_database_holds(run: dict[str, Any]) -> N
     assert summary["run_id"] == run["run_id"]
     for layer, table in (("warehouse", "fact_order_items"), ("marts", "customer_rfm"),
                          ("staging", "orders"), ("raw", "orders")):  # fmt: skip
-        assert summary["rows"][layer][table] == _one(settings, f"SELECT count(*) FROM {layer}.{table}")
+        assert summary["rows"][layer][table] == _one(
+            settings, f"SELECT count(*) FROM {layer}.{table}"
+        )
         assert summary["rows"][layer][table] > 0
     assert Decimal(summary["business"]["gmv"]) == _one(
         settings, "SELECT sum(gmv)::numeric(14,2) FROM marts.sales_monthly"
@@ -108,7 +117,11 @@ def test_summary_figures_equal_what_the_database_holds(run: dict[str, Any]) -> N
     for stream, table in (("orders", "order_events"), ("payments", "payment_events")):
         ev = summary["events"][stream]
         assert ev["produced"] > 0
-        assert ev["stored"] == ev["produced"] == _one(settings, f"SELECT count(*) FROM staging.{table}")
+        assert (
+            ev["stored"]
+            == ev["produced"]
+            == _one(settings, f"SELECT count(*) FROM staging.{table}")
+        )
         assert ev["dead_lettered"] == 0
     assert summary["parity"]["passed"] is True
 
