@@ -3,10 +3,14 @@ from __future__ import annotations
 import io
 import json
 
+import structlog
+
 from olist_pipeline.logs import configure_logging, get_logger, log_context
 
 
 def test_json_records_carry_bound_context() -> None:
+    # Context bound by earlier in-process CLI calls of other tests must not count here.
+    structlog.contextvars.clear_contextvars()
     buf = io.StringIO()
     configure_logging("INFO", "json", stream=buf)
     with log_context(run_id="r1", batch_id="b7"):
