@@ -115,6 +115,7 @@ class SparkSettings:
     jdbc_jar: Path | None
     jdbc_fetch_size: int = 10_000
     jdbc_batch_size: int = 10_000
+    concurrent_jobs: int = 3  # tables built and written at once per layer
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             master=env.get("OLIST_SPARK_MASTER") or "local[2]",
             driver_memory=env.get("OLIST_SPARK_DRIVER_MEMORY") or "4g",
             shuffle_partitions=e.integer("OLIST_SPARK_SHUFFLE_PARTITIONS", 4),
+            concurrent_jobs=e.integer("OLIST_SPARK_CONCURRENT_JOBS", 3),
             jdbc_jar=Path(jdbc_jar) if jdbc_jar else None,
         ),
         local=LocalStackSettings(

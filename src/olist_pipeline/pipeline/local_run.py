@@ -79,6 +79,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "OLIST_SPARK_MASTER": settings.spark.master,
         "OLIST_SPARK_DRIVER_MEMORY": settings.spark.driver_memory,
         "OLIST_SPARK_SHUFFLE_PARTITIONS": str(settings.spark.shuffle_partitions),
+        "OLIST_SPARK_CONCURRENT_JOBS": str(settings.spark.concurrent_jobs),
         "OLIST_LOG_LEVEL": settings.log_level,
         "OLIST_LOG_FORMAT": settings.log_format,
     }

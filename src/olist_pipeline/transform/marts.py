@@ -374,8 +374,8 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
         writer = LayerWriter(settings, "marts", run_id)
         try:
             frames, stats = build(spark, settings)
-            for table, df in frames.items():
-                n = writer.write(table, df)
+            rows = writer.write_all(frames, settings.spark.concurrent_jobs)
+            for table, n in rows.items():
                 stats.setdefault(table, {})["rows"] = n
             stats["sales_daily"]["sum_gmv"] = writer.scalar("sales_daily", "coalesce(sum(gmv), 0)")
             writer.publish()

@@ -27,9 +27,17 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
             .config("spark.driver.memory", settings.spark.driver_memory)
             .config("spark.jars", str(jars.jdbc_jar(settings)))
             .config("spark.ui.enabled", "false")
-            # Short batch jobs on a small shared machine: the C2 JIT compiler
-            # costs more CPU than it saves, so stop at C1.
-            .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
+            # Measured with JFR on the scale-1 transform: C2 spent ~110 s of
+            # CPU compiling Spark's and the generated code, against ~15 s for
+            # C1 alone, for no shorter wall time on 2 cores; C1 needs a code
+            # cache larger than its default or it fills and stops compiling.
+            .config(
+                "spark.driver.extraJavaOptions",
+                "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m -XX:+UseParallelGC",
+            )
+            # Cached tables are small next to the driver's heap: skip the
+            # per-column compression, ~8% of the executor CPU in the profile.
+            .config("spark.sql.inMemoryColumnarStorage.compressed", "false")
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.driver.host", "127.0.0.1")
         )

@@ -28,6 +28,7 @@ Money is reconciled: for each money column the stats hold the raw sum
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from olist_pipeline.config import Settings
@@ -187,39 +188,30 @@ def _order_flags(df: DataFrame) -> tuple[DataFrame, list[str]]:
     return df, [*flags, "has_lifecycle_anomaly"]
 
 
-def build(
-    spark: SparkSession, settings: Settings
-) -> tuple[dict[str, DataFrame], Stats, dict[str, list[str]]]:
+def _staged(
+    spark: SparkSession, settings: Settings, contract: SourceContract
+) -> tuple[DataFrame, dict[str, Any], list[str]]:
+    """One table's staged rows, its stats and the names of its flag columns."""
     from pyspark.sql import functions as F
 
-    frames: dict[str, DataFrame] = {}
-    stats: Stats = {}
-    flag_names: dict[str, list[str]] = {}
-    for contract in CONTRACTS:
-        df, st = stage(read_raw(spark, settings, contract.table), contract)
-        flags: list[str] = []
-        if contract.table == "orders":
-            df, flags = _order_flags(df)
-        elif contract.table == "order_reviews":
-            df = df.withColumn(
-                "flag_answer_before_creation",
-                F.coalesce(
-                    F.col("review_answer_timestamp") < F.col("review_creation_date"), F.lit(False)
-                ),
-            )
-            flags = ["flag_answer_before_creation"]
-        elif contract.table == "geolocation":
-            df = df.withColumn(
-                "in_brazil", X.in_brazil(F.col("geolocation_lat"), F.col("geolocation_lng"))
-            )
-            flags = []
-        flag_names[contract.table] = flags
-        frames[contract.table] = df
-        stats[contract.table] = as_stats(st)
-        log.info(
-            "staged", table=contract.table, rows=st["rows"], duplicates=st["duplicates_removed"]
+    df, st = stage(read_raw(spark, settings, contract.table), contract)
+    flags: list[str] = []
+    if contract.table == "orders":
+        df, flags = _order_flags(df)
+    elif contract.table == "order_reviews":
+        df = df.withColumn(
+            "flag_answer_before_creation",
+            F.coalesce(
+                F.col("review_answer_timestamp") < F.col("review_creation_date"), F.lit(False)
+            ),
         )
-    return frames, stats, flag_names
+        flags = ["flag_answer_before_creation"]
+    elif contract.table == "geolocation":
+        df = df.withColumn(
+            "in_brazil", X.in_brazil(F.col("geolocation_lat"), F.col("geolocation_lng"))
+        )
+    log.info("staged", table=contract.table, rows=st["rows"], duplicates=st["duplicates_removed"])
+    return df, as_stats(st), flags
 
 
 def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> Stats:
@@ -230,10 +222,21 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
     spark = spark or spark_session(settings, f"olist-staging-{run_id}")
     with step_run(settings, run_id, "transform.staging") as step:
         writer = LayerWriter(settings, "staging", run_id)
+        stats: Stats = {}
+        flags: dict[str, list[str]] = {}
+
+        def job(contract: SourceContract) -> Callable[[], DataFrame]:
+            def build() -> DataFrame:
+                df, stats[contract.table], flags[contract.table] = _staged(
+                    spark, settings, contract
+                )
+                return df
+
+            return build
+
         try:
-            frames, stats, flags = build(spark, settings)
-            for table, df in frames.items():
-                writer.write(table, df)
+            writer.write_all({c.table: job(c) for c in CONTRACTS}, settings.spark.concurrent_jobs)
+            for table in writer.written:
                 # Flags counted in PostgreSQL on what was written: no second Spark pass.
                 exprs = {f: f"count(*) FILTER (WHERE {f})" for f in flags[table]}
                 if table == "geolocation":
@@ -245,6 +248,7 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
             raise
         finally:
             spark.catalog.clearCache()
+        stats = {c.table: stats[c.table] for c in CONTRACTS}
         record_stats(settings, run_id, "staging", stats)
         step["rows_in"] = int(sum(s["raw_rows"] for s in stats.values()))
         step["rows_out"] = int(sum(writer.rows.values()))

@@ -506,6 +506,7 @@ def facts(
     }
 
 
+SMALL_STAGING_TABLES = frozenset({"sellers", "category_translation"})
 STAGING_TABLES = (
     "customers",
     "geolocation",
@@ -527,7 +528,8 @@ def build(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
             spark,
             settings,
             f"staging.{t}",
-            parallel_on="_row_number" if t == "geolocation" else None,
+            # One JDBC connection per core for the tables of ~100k rows and up.
+            parallel_on=None if t in SMALL_STAGING_TABLES else "_row_number",
         ).cache()
         for t in STAGING_TABLES
     }
@@ -591,8 +593,7 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
         writer = LayerWriter(settings, "warehouse", run_id)
         try:
             frames = build(spark, settings)
-            for table, df in frames.items():
-                writer.write(table, df)
+            writer.write_all(frames, settings.spark.concurrent_jobs)
             stats = stats_of(writer, frames)
             writer.publish()
         except BaseException:
