@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,24 +72,24 @@ def template_database(local_stack: object, base_settings: Settings) -> Iterator[
         c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-@pytest.fixture
-def pg_settings(template_database: str, base_settings: Settings) -> Iterator[Settings]:
-    """Settings pointing at a fresh, fully migrated database of this test's own."""
+@contextmanager
+def cloned_database(base_settings: Settings, template: str, prefix: str) -> Iterator[Settings]:
+    """Settings pointing at a fresh, fully migrated database, dropped afterwards."""
     import psycopg
     from psycopg import sql
 
-    name = _unique("olist_t_")
+    from olist_pipeline.db.migrate import migrate
+
+    name = _unique(prefix)
     admin = base_settings.postgres.dsn(Role.ADMIN, "postgres")
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
+                sql.Identifier(name), sql.Identifier(template)
             )
         )
     settings = base_settings.with_database(name)
     # Grants on the database itself are not copied from the template.
-    from olist_pipeline.db.migrate import migrate
-
     migrate(settings)
     try:
         yield settings
@@ -97,6 +98,13 @@ def pg_settings(template_database: str, base_settings: Settings) -> Iterator[Set
             c.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def pg_settings(template_database: str, base_settings: Settings) -> Iterator[Settings]:
+    """Settings pointing at a fresh, fully migrated database of this test's own."""
+    with cloned_database(base_settings, template_database, "olist_t_") as settings:
+        yield settings
 
 
 @pytest.fixture

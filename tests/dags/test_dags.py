@@ -115,12 +115,17 @@ def test_batch_shape_ingests_every_table_in_parallel_then_gates_each_layer(bags)
     assert ingest <= set(dag.task_ids)
     for tid in ingest:
         assert dag.get_task(tid).upstream_task_ids == set()
-        assert dag.get_task(tid).downstream_task_ids == {"dq_raw"}
+        assert dag.get_task(tid).downstream_task_ids == {"dq_raw", "publish_metrics_on_failure"}
     chain = ["dq_raw", "staging", "dq_staging", "warehouse", "dq_warehouse", "marts"]
     chain += ["dq_marts", "publish_metrics"]
     for up, down in itertools.pairwise(chain):
         assert dag.get_task(down).upstream_task_ids == {up}
-    assert len(dag.tasks) == len(TABLES) + len(chain)
+    # Metrics are pushed on the failure path too: after any failed step, only then.
+    on_failure = dag.get_task("publish_metrics_on_failure")
+    assert on_failure.upstream_task_ids == ingest | set(chain[:-1])
+    assert on_failure.trigger_rule == "one_failed"
+    assert dag.get_task("publish_metrics").trigger_rule == "all_success"
+    assert len(dag.tasks) == len(TABLES) + len(chain) + 1
 
 
 def test_local_target_uses_local_operators(bags):

@@ -18,13 +18,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from olist_pipeline.analytics.report import CHART_KEYS
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.db import connect
+from tests.conftest import cloned_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,31 +34,23 @@ CHROMIUM = Path("/usr/bin/chromium")
 def run(
     template_database: str, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    name = f"olist_e2e_{uuid.uuid4().hex[:8]}"
-    admin = base_settings.postgres.dsn(Role.ADMIN, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
-            )
-        )
-    settings = base_settings.with_database(name).with_kafka_namespace(f"e2e{uuid.uuid4().hex[:6]}.")
-    out = tmp_path_factory.mktemp("run")
-    run_id = f"e2e-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "OLIST_PG_DATABASE": name,
-        "OLIST_KAFKA_NAMESPACE": settings.kafka.namespace,
-        "OLIST_STATE_DIR": str(base_settings.local.state_dir),
-        "KEEP": "1",
-    }
-    env.pop("OLIST_DATA_DIR", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "olist_pipeline.cli", "run", "--run-id", run_id,
-         "--scale", "0.01", "--seed", "7", "--report", str(out / "report.html")],
-        env=env, capture_output=True, text=True, timeout=1500, check=False,
-    )  # fmt: skip
-    try:
+    with cloned_database(base_settings, template_database, "olist_e2e_") as db:
+        settings = db.with_kafka_namespace(f"e2e{uuid.uuid4().hex[:6]}.")
+        out = tmp_path_factory.mktemp("run")
+        run_id = f"e2e-{uuid.uuid4().hex[:8]}"
+        env = {
+            **os.environ,
+            "OLIST_PG_DATABASE": settings.postgres.database,
+            "OLIST_KAFKA_NAMESPACE": settings.kafka.namespace,
+            "OLIST_STATE_DIR": str(base_settings.local.state_dir),
+            "KEEP": "1",
+        }
+        env.pop("OLIST_DATA_DIR", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "olist_pipeline.cli", "run", "--run-id", run_id,
+             "--scale", "0.01", "--seed", "7", "--report", str(out / "report.html")],
+            env=env, capture_output=True, text=True, timeout=1500, check=False,
+        )  # fmt: skip
         yield {
             "proc": proc,
             "settings": settings,
@@ -67,11 +58,6 @@ def run(
             "report": out / "report.html",
             "summary": out / f"summary-{run_id}.json",
         }
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def _one(settings: Settings, query: str) -> Any:

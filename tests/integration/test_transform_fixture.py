@@ -14,6 +14,7 @@ import pytest
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.db import connect
 from olist_pipeline.transform.jobs import run_layers
+from tests.conftest import cloned_database
 from tests.integration.transform_fixture import hid, load_fixture
 
 # The module builds every layer once (a few minutes on a busy 2-core machine).
@@ -58,30 +59,10 @@ TABLES = {
 @pytest.fixture(scope="module")
 def built(template_database: str, base_settings: Settings) -> Iterator[Settings]:
     """One database for the module: fixture loaded, all layers built once."""
-    import psycopg
-    from psycopg import sql
-
-    from olist_pipeline.db.migrate import migrate
-
-    name = f"olist_tf_{datetime.now():%H%M%S%f}"
-    admin = base_settings.postgres.dsn(Role.ADMIN, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
-            )
-        )
-    settings = base_settings.with_database(name)
-    migrate(settings)
-    try:
+    with cloned_database(base_settings, template_database, "olist_tf_") as settings:
         load_fixture(settings)
         run_layers(settings, LAYERS, "fixture-run-1")
         yield settings
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def q(settings: Settings, query: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.db import connect
 from olist_pipeline.transform.jobs import run_layers
+from tests.conftest import cloned_database
 from tests.integration.test_transform_fixture import LAYERS, TABLES
 
 # The module builds every layer once (a few minutes on a busy 2-core machine).
@@ -69,35 +69,16 @@ GRAIN = {
 def built(
     template_database: str, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
-    import psycopg
-    from psycopg import sql
-
-    from olist_pipeline.db.migrate import migrate
     from olist_pipeline.ingest.loader import ingest
     from olist_pipeline.sources.generator import generate
 
-    name = f"olist_tg_{datetime.now():%H%M%S%f}"
-    admin = base_settings.postgres.dsn(Role.ADMIN, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
-            )
-        )
-    settings = base_settings.with_database(name)
-    migrate(settings)
-    try:
+    with cloned_database(base_settings, template_database, "olist_tg_") as settings:
         data = tmp_path_factory.mktemp("olist-data")
         generate(data, scale=0.01, seed=7)
         result = ingest(settings, data, run_id=RUN)
         assert all(f.status == "loaded" for f in result.files), result.files
         run_layers(settings, LAYERS, RUN)
         yield settings
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def q(settings: Settings, query: str, *params: Any) -> list[tuple[Any, ...]]:

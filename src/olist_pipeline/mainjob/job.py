@@ -337,7 +337,7 @@ def main_job(settings: Settings, opts: RunOptions, console: Console) -> Any:
             step.detail = origin
         with tracker.step("Batch: Airflow olist_batch") as step:
             tasks = run_batch(settings, opts.run_id, data_dir)
-            step.detail = f"{len(tasks)} tasks succeeded"
+            step.detail = f"{sum(t['state'] == 'success' for t in tasks)} tasks succeeded"
         produced, _ = run_stream(settings, opts.run_id, data_dir, log_path, tracker)
         with tracker.step("Batch/stream parity") as step:
             parity = run_parity(settings, opts.run_id)

@@ -88,6 +88,7 @@ def _common(step: Step) -> dict[str, Any]:
         "retry_exponential_backoff": step.retry.backoff,
         "max_retry_delay": step.retry.max_delay,
         "execution_timeout": step.timeout,
+        "trigger_rule": step.trigger_rule,
         "on_failure_callback": callbacks.on_task_failure,
         "on_retry_callback": callbacks.on_task_retry,
     }

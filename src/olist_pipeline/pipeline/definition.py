@@ -76,6 +76,9 @@ class Step:
     ok_exit_codes: tuple[int, ...] = (0,)
     # The step reads the source CSV folder (the cluster mounts it into the pod).
     needs_source_data: bool = False
+    # Airflow trigger rule: "all_success", or "one_failed" for a step that
+    # runs only when an upstream step failed (and is skipped otherwise).
+    trigger_rule: str = "all_success"
 
     @property
     def spark_argv(self) -> tuple[str, ...]:
@@ -178,6 +181,30 @@ _INGEST = tuple(
     for table in TABLES
 )
 
+_BATCH_WORK = (
+    *(s.task_id for s in _INGEST),
+    *(f"dq_{layer}" for layer in ("raw", "staging", "warehouse", "marts")),
+    "staging",
+    "warehouse",
+    "marts",
+)
+
+
+def _publish(task_id: str, upstream: tuple[str, ...], trigger_rule: str) -> Step:
+    when = "after the marts gate passed" if trigger_rule == "all_success" else "when a step failed"
+    return Step(
+        task_id=task_id,
+        kind=Kind.COMMAND,
+        doc=f"Push the run's batch metrics to the Pushgateway ({when}).",
+        argv=("metrics", "publish", "--run-id", RUN_ID),
+        upstream=upstream,
+        roles=(Role.READER,),
+        resources=Resources(cpu="100m", memory="256Mi", memory_limit="512Mi"),
+        timeout=timedelta(minutes=5),
+        trigger_rule=trigger_rule,
+    )
+
+
 BATCH = _check(
     Pipeline(
         dag_id="olist_batch",
@@ -192,7 +219,8 @@ Daily batch of the Olist platform, one run per logical date, keyed by the run id
 2. `dq_raw`: raw gate (row counts, quarantine, schema).
 3. `staging` (Spark) -> `dq_staging` -> `warehouse` (Spark) -> `dq_warehouse`
    -> `marts` (Spark) -> `dq_marts`: an error-severity failure stops the run.
-4. `publish_metrics`: batch metrics to the Pushgateway.
+4. `publish_metrics`: batch metrics to the Pushgateway; `publish_metrics_on_failure`
+   pushes them instead when any step failed (the run still ends failed).
 
 Every step is idempotent per run id: a retry or re-run replaces what the same run wrote.
 Target: `OLIST_ENV=local` (local operators) or `kind` (KubernetesPodOperator,
@@ -209,16 +237,10 @@ SparkKubernetesOperator). Backfill with `airflow backfill create --dag-id olist_
             _gate("warehouse", ("warehouse",)),
             _spark("marts", "dq_warehouse", _SPARK_MEDIUM, "warehouse -> analytics marts."),
             _gate("marts", ("marts",)),
-            Step(
-                task_id="publish_metrics",
-                kind=Kind.COMMAND,
-                doc="Push the run's batch metrics to the Pushgateway.",
-                argv=("metrics", "publish", "--run-id", RUN_ID),
-                upstream=("dq_marts",),
-                roles=(Role.READER,),
-                resources=Resources(cpu="100m", memory="256Mi", memory_limit="512Mi"),
-                timeout=timedelta(minutes=5),
-            ),
+            _publish("publish_metrics", ("dq_marts",), "all_success"),
+            # A failed step's status reaches the dashboards too; the run still
+            # ends failed, because publish_metrics (a leaf) is upstream_failed.
+            _publish("publish_metrics_on_failure", _BATCH_WORK, "one_failed"),
         ),
     )
 )
