@@ -28,7 +28,7 @@ Money is reconciled: for each money column the stats hold the raw sum
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from olist_pipeline.config import Settings
@@ -225,17 +225,13 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
         stats: Stats = {}
         flags: dict[str, list[str]] = {}
 
-        def job(contract: SourceContract) -> Callable[[], DataFrame]:
-            def build() -> DataFrame:
-                df, stats[contract.table], flags[contract.table] = _staged(
-                    spark, settings, contract
-                )
-                return df
-
-            return build
+        def build(contract: SourceContract) -> DataFrame:
+            df, stats[contract.table], flags[contract.table] = _staged(spark, settings, contract)
+            return df
 
         try:
-            writer.write_all({c.table: job(c) for c in CONTRACTS}, settings.spark.concurrent_jobs)
+            jobs = {c.table: partial(build, c) for c in CONTRACTS}
+            writer.write_all(jobs, settings.spark.concurrent_jobs)
             for table in writer.written:
                 # Flags counted in PostgreSQL on what was written: no second Spark pass.
                 exprs = {f: f"count(*) FILTER (WHERE {f})" for f in flags[table]}
