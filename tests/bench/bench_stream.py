@@ -1,5 +1,6 @@
-"""Stream sink benchmark: sustained events/s into staging, next to the raw consume rate,
-and end-to-end latency at a fixed 2,000 events/s.
+"""Stream sink benchmark: ours against Kafka Connect with the Debezium JDBC sink, on the
+same topic, broker and server, next to the raw consume rate; kill -9 at random progress
+points of a replay for each sink; end-to-end latency at a fixed 2,000 events/s.
 
 Runs on the local stack (``olist stack up``), in its own database and Kafka
 namespace, which it drops afterwards. Figures:
@@ -12,13 +13,26 @@ namespace, which it drops afterwards. Figures:
 - latency: produce at 2,000 events/s while a consumer runs; per event
   ``stored_at - produced_at`` (stored_at is the row's insert time inside the
   batch transaction, a few ms before its commit).
-Targets on 2 cores: >= 20,000 events/s sustained; p99 < 500 ms at 2,000/s.
+- the peer (``connect_peer``): one Connect worker, Debezium JDBC sink in
+  upsert and insert mode, same batch size as ours (``BENCH_STREAM_BATCH_SIZE``,
+  1,000), its rate measured the same way from ``stored_at``;
+- CPU per event: the process's utime+stime (``/proc/PID/stat``) between the
+  first and the last poll that saw rows arrive, over the rows stored in
+  between: CPU the other tenants of the machine cannot inflate the way they
+  inflate wall time; ours also incl. start-up (``wait4``);
+- kill -9: a known event set, each sink killed at the same five random
+  progress points (distinct rows stored, read from the database), restarted,
+  run to the end; lost = expected ids missing, duplicated = rows - distinct ids.
+Targets on 2 cores: ours >= 1.0x the peer at the same batch size; p99 <= 100 ms
+at 2,000/s. Everything is written to ``.local/bench/stream.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -36,11 +50,17 @@ from olist_pipeline.stream.events import Event
 from olist_pipeline.stream.producer import produce
 from olist_pipeline.stream.source import load_events
 from olist_pipeline.stream.topics import create_topics, stream_spec
+from tests.bench import connect_peer
+from tests.bench.connect_peer import PEER_TABLE, ConnectPeer
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 EVENTS = int(os.environ.get("BENCH_STREAM_EVENTS", "100000"))
 LATENCY_RATE = 2000
 LATENCY_SECONDS = int(os.environ.get("BENCH_STREAM_LATENCY_SECONDS", "15"))
+KILL_EVENTS = int(os.environ.get("BENCH_STREAM_KILL_EVENTS", "30000"))
+KILL_POINTS = 5
+BATCH = connect_peer.BATCH_SIZE
+OURS_TABLE = "staging.order_events"
 
 
 def _events(n: int, prefix: str = "") -> list[Event]:
@@ -119,15 +139,14 @@ def _drop_topics(settings: Settings) -> None:
             future.result(30)
 
 
-def _sink_rate(settings: Settings) -> tuple[int, float]:
+def _sink_rate(settings: Settings, table: str = OURS_TABLE) -> tuple[int, float]:
     """All rows stored, and the sustained rate: rows written inside the span / span."""
     with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
         row = conn.execute(
-            "WITH b AS (SELECT min(stored_at) AS t0, max(stored_at) AS t1"
-            " FROM staging.order_events)"
+            f"WITH b AS (SELECT min(stored_at) AS t0, max(stored_at) AS t1 FROM {table})"
             " SELECT count(*), count(*) FILTER (WHERE stored_at < b.t1),"
             " extract(epoch FROM b.t1 - b.t0)"
-            " FROM staging.order_events, b GROUP BY b.t0, b.t1"
+            f" FROM {table}, b GROUP BY b.t0, b.t1"
         ).fetchone()
     assert row is not None
     rows, inside, span = int(row[0]), int(row[1]), float(row[2])
@@ -139,13 +158,296 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a live process (all its threads), None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # fields from the 3rd (state) on
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _counts(settings: Settings, table: str, topic: str | None = None) -> tuple[int, int]:
+    """(rows, distinct event ids) in ``table`` (of ``topic`` only when given)."""
+    where = "WHERE kafka_topic = %s" if topic else ""
+    with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+        row = conn.execute(
+            f"SELECT count(*), count(DISTINCT event_id) FROM {table} {where}",
+            (topic,) if topic else None,
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+class _Ours:
+    """``olist stream consume`` as a subprocess whose exit is reaped with wait4 (CPU time)."""
+
+    def __init__(self, settings: Settings, log: Path, *args: str) -> None:
+        self.settings, self.log, self.args = settings, log, args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cpu_total: float | None = None
+        self.returncode: int | None = None
+
+    def start(self) -> None:
+        self.proc = _consumer(self.settings, self.log, *self.args)
+        self.cpu_total = self.returncode = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        if self.proc is None or self.returncode is not None:
+            return False
+        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid == 0:
+            return True
+        self._reaped(status, usage)
+        return False
+
+    def _reaped(self, status: int, usage: object) -> None:
+        assert self.proc is not None
+        self.returncode = self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_total = usage.ru_utime + usage.ru_stime  # type: ignore[attr-defined]
+
+    def wait(self) -> int:
+        if self.alive():
+            _, status, usage = os.wait4(self.pid, 0)
+            self._reaped(status, usage)
+        assert self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.alive():
+            os.kill(self.pid, 9)
+            self.wait()
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()  # type: ignore[union-attr]
+            self.wait()
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:]
+
+
+def _drain(
+    settings: Settings, table: str, sink: _Ours | ConnectPeer, n: int, timeout: float = 900
+) -> float:
+    """Poll until ``table`` holds ``n`` distinct ids; CPU us per row while rows arrived.
+
+    Each poll counts rows first, then reads the CPU clock, so the CPU side
+    never lags the rows it is divided by.
+    """
+    samples: list[tuple[int, float]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        total, distinct = _counts(settings, table)
+        cpu = _cpu_seconds(sink.pid)
+        if cpu is not None and total > 0:
+            samples.append((total, cpu))
+        if distinct >= n or not sink.alive():
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{table}: {distinct} of {n} rows after {timeout}s")
+        time.sleep(0.1)
+    if len(samples) < 2 or samples[-1][0] == samples[0][0]:
+        return float("nan")
+    (r0, c0), (r1, c1) = samples[0], samples[-1]
+    return (c1 - c0) / (r1 - r0) * 1e6
+
+
+def _truncate(settings: Settings, table: str) -> None:
+    with psycopg.connect(settings.postgres.dsn(Role.ADMIN), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {table}")
+
+
+def _ours_throughput(settings: Settings, logs: Path, n: int, batch: int) -> dict[str, float]:
+    _truncate(settings, OURS_TABLE)
+    ours = _Ours(
+        settings,
+        logs / f"ours-{batch}.log",
+        "--group",
+        f"batch{batch}",
+        "--batch-size",
+        str(batch),
+        "--until-caught-up",
+    )
+    ours.start()
+    cpu_us = _drain(settings, OURS_TABLE, ours, n)
+    assert ours.wait() == 0, ours.log_tail()
+    rows, rate = _sink_rate(settings)
+    assert rows == n, (rows, n)
+    assert ours.cpu_total is not None
+    return {
+        "events_per_s": rate,
+        "cpu_us_per_event": cpu_us,
+        "cpu_us_per_event_incl_startup": ours.cpu_total / n * 1e6,
+    }
+
+
+def _peer_throughput(
+    settings: Settings, topic: str, logs: Path, n: int, mode: str
+) -> dict[str, float]:
+    connect_peer.create_table(settings, mode)
+    peer = ConnectPeer(settings, topic, mode, f"bench-{mode}", logs / f"peer-{mode}")
+    peer.start()
+    try:
+        try:
+            cpu_us = _drain(settings, PEER_TABLE, peer, n)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{peer.log_tail()}") from None
+        total_cpu = _cpu_seconds(peer.pid)
+        assert peer.alive(), peer.log_tail()
+    finally:
+        peer.stop()
+    rows, rate = _sink_rate(settings, PEER_TABLE)
+    assert rows == n, (rows, n, peer.log_tail())
+    return {
+        "events_per_s": rate,
+        "cpu_us_per_event": cpu_us,
+        "cpu_us_per_event_incl_startup": (total_cpu or float("nan")) / n * 1e6,
+    }
+
+
+def _kill_replay(  # noqa: PLR0917  # one replay: where, what, whom, against what, when
+    settings: Settings,
+    table: str,
+    topic: str,
+    sink: _Ours | ConnectPeer,
+    expected: set[str],
+    points: list[int],
+) -> dict[str, object]:
+    """kill -9 ``sink`` once ``table`` holds each of ``points`` distinct rows, restart it,
+    let it finish; count lost and duplicated rows."""
+    at_kill: list[int] = []
+    sink.start()
+    try:
+        for point in points:
+            deadline = time.monotonic() + 300
+            while (distinct := _counts(settings, table, topic)[1]) < point:
+                if not sink.alive():
+                    raise RuntimeError(f"{table}: the sink died on its own\n{sink.log_tail()}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{table}: {point} rows not reached\n{sink.log_tail()}")
+                time.sleep(0.02)
+            sink.kill()
+            at_kill.append(distinct)
+            sink.start()
+        # To the end: every id stored, or no new row for 30 s (rows lost for good).
+        last, still_since = -1, time.monotonic()
+        while True:
+            total, distinct = _counts(settings, table, topic)
+            if distinct >= len(expected):
+                break
+            if total != last:
+                last, still_since = total, time.monotonic()
+            elif time.monotonic() - still_since > 30:
+                break
+            time.sleep(0.5)
+        time.sleep(2)  # a replay still in flight shows up as duplicates too
+    finally:
+        sink.stop()
+    with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+        ids = [
+            str(r[0])
+            for r in conn.execute(
+                f"SELECT event_id FROM {table} WHERE kafka_topic = %s", (topic,)
+            ).fetchall()
+        ]
+    distinct_ids = set(ids)
+    return {
+        "killed_at_rows": at_kill,
+        "rows": len(ids),
+        "lost": len(expected - distinct_ids),
+        "duplicated": len(ids) - len(distinct_ids),
+        "unexpected": len(distinct_ids - expected),
+    }
+
+
+def _failure_comparison(settings: Settings, logs: Path, seed: int) -> dict[str, object]:
+    kill = settings.with_kafka_namespace(settings.kafka.namespace + "kill.")
+    create_topics(kill)
+    topic = stream_spec("orders").topic_name(kill)
+    report = produce(kill, _events(KILL_EVENTS, prefix="k"), streams=("orders",))
+    assert not report.undelivered, report.as_dict()
+    expected = set(report.valid_ids["orders"])
+    rng = random.Random(seed)
+    points = sorted(rng.sample(range(len(expected) // 20, len(expected) * 19 // 20), KILL_POINTS))
+    out: dict[str, object] = {"events": len(expected), "seed": seed, "points": points}
+    _truncate(settings, OURS_TABLE)
+    ours = _Ours(
+        kill,
+        logs / "ours-kill.log",
+        "--group",
+        "kill",
+        "--batch-size",
+        str(BATCH),
+        "--instance-id",
+        "bench-kill",  # static membership: the restarted member takes the slot at once
+        "--session-timeout-ms",
+        "6000",
+    )
+    out["ours"] = _kill_replay(kill, OURS_TABLE, topic, ours, expected, points)
+    for mode in ("insert", "upsert"):
+        connect_peer.create_table(settings, mode)
+        peer = ConnectPeer(settings, topic, mode, f"kill-{mode}", logs / f"peer-kill-{mode}")
+        out[f"peer_{mode}"] = _kill_replay(settings, PEER_TABLE, topic, peer, expected, points)
+    return out
+
+
+def _latency(settings: Settings, logs: Path) -> list[float]:
+    """Produce at LATENCY_RATE while ours runs; per event stored_at - produced_at, in ms."""
+    lat = settings.with_kafka_namespace(settings.kafka.namespace + "lat.")
+    create_topics(lat)
+    later = _events(LATENCY_RATE * LATENCY_SECONDS, prefix="f")
+    proc = _consumer(lat, logs / "latency.log", "--batch-size", str(BATCH))
+    lat_topic = stream_spec("orders").topic_name(lat)
+    try:
+        time.sleep(5)  # let it join the group before the clock starts
+        sent = produce(lat, later, rate=LATENCY_RATE, streams=("orders",))
+        deadline = time.monotonic() + 120
+        while (
+            _counts(settings, OURS_TABLE, lat_topic)[0] < sent.streams["orders"].valid
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
+        return [
+            float(r[0]) * 1000
+            for r in conn.execute(
+                "SELECT extract(epoch FROM stored_at - produced_at) FROM staging.order_events "
+                "WHERE kafka_topic = %s",
+                (lat_topic,),
+            ).fetchall()
+        ]
+
+
+def _print_kills(name: str, k: dict[str, object]) -> None:
+    print(
+        f"  {name:<24}: lost {k['lost']}, duplicated {k['duplicated']} "
+        f"(killed at {k['killed_at_rows']} rows; {k['rows']:,} rows at the end)"
+    )
+
+
 def main() -> None:
     base = load_settings()
     db = f"olist_bench_{uuid.uuid4().hex[:8]}"
     settings = base.with_database(db).with_kafka_namespace(f"bench{uuid.uuid4().hex[:8]}.")
     admin = base.postgres.dsn(Role.ADMIN, "postgres")
+    seed = int(os.environ.get("BENCH_STREAM_SEED", str(random.SystemRandom().randrange(10**6))))
+    connect_jars = connect_peer.jars.ensure(settings, "connect")  # before any clock starts
     migrate(settings)
     logs = Path(tempfile.mkdtemp(prefix="bench-stream-"))
+    result: dict[str, object] = {"cores": os.cpu_count(), "batch_size": BATCH, "seed": seed}
     try:
         create_topics(settings)
         topic = stream_spec("orders").topic_name(settings)
@@ -155,20 +457,23 @@ def main() -> None:
         produce_rate = len(events) / (time.perf_counter() - t0)
         n = report.streams["orders"].valid
         raw = _consume_raw(settings, topic, n)
+        result.update(events=n, producer_events_per_s=produce_rate, raw_consume_events_per_s=raw)
 
-        proc = _consumer(settings, logs / "sink.log", "--until-caught-up")
-        # wait4 gives the child's CPU time: a figure the other tenants of the
-        # machine cannot inflate the way they inflate wall time.
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        assert proc.returncode == 0, (logs / "sink.log").read_text()[-2000:]
-        cpu_us = (usage.ru_utime + usage.ru_stime) / n * 1e6
-        rows, sink = _sink_rate(settings)
-        assert rows == n, (rows, n)
+        ours = _ours_throughput(settings, logs, n, BATCH)
+        peer_upsert = _peer_throughput(settings, topic, logs, n, "upsert")
+        peer_insert = _peer_throughput(settings, topic, logs, n, "insert")
+        ours_default = _ours_throughput(settings, logs, n, 5000)
+        result.update(
+            ours=ours,
+            peer_upsert=peer_upsert,
+            peer_insert=peer_insert,
+            ours_batch_5000=ours_default,
+            ours_over_peer_upsert=ours["events_per_s"] / peer_upsert["events_per_s"],
+            ours_over_peer_insert=ours["events_per_s"] / peer_insert["events_per_s"],
+        )
 
         # The same topic again, two group members (the consumer scales by partitions).
-        with psycopg.connect(settings.postgres.dsn(Role.ADMIN), autocommit=True) as conn:
-            conn.execute("TRUNCATE staging.order_events")
+        _truncate(settings, OURS_TABLE)
         two = [
             _consumer(settings, logs / f"sink-{i}.log", "--group", "two", "--until-caught-up")
             for i in range(2)
@@ -177,54 +482,55 @@ def main() -> None:
             assert p.wait(900) == 0
         rows2, sink2 = _sink_rate(settings)
         assert rows2 == n, (rows2, n)
+        result["ours_two_members_events_per_s"] = sink2
 
-        # Latency at a fixed rate: fresh events into a fresh namespace.
-        lat = settings.with_kafka_namespace(settings.kafka.namespace + "lat.")
-        create_topics(lat)
-        later = _events(LATENCY_RATE * LATENCY_SECONDS, prefix="f")
-        proc = _consumer(lat, logs / "latency.log")
-        time.sleep(5)  # let it join the group before the clock starts
-        sent = produce(lat, later, rate=LATENCY_RATE, streams=("orders",))
-        lat_topic = stream_spec("orders").topic_name(lat)
+        kills = _failure_comparison(settings, logs, seed)
+        result["kill_minus_nine"] = kills
 
-        def landed() -> int:
-            with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
-                row = conn.execute(
-                    "SELECT count(*) FROM staging.order_events WHERE kafka_topic = %s",
-                    (lat_topic,),
-                ).fetchone()
-            return int(row[0]) if row else 0
+        _truncate(settings, OURS_TABLE)
+        latencies = _latency(settings, logs)
+        p50, p99 = _pct(latencies, 0.5), _pct(latencies, 0.99)
+        result["latency_ms"] = {
+            "rate": LATENCY_RATE,
+            "events": len(latencies),
+            "p50": p50,
+            "p99": p99,
+            "max": max(latencies),
+        }
 
-        deadline = time.monotonic() + 120
-        while landed() < sent.streams["orders"].valid and time.monotonic() < deadline:
-            time.sleep(0.5)
-        proc.terminate()
-        proc.wait(60)
-        with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
-            latencies = [
-                float(r[0]) * 1000
-                for r in conn.execute(
-                    "SELECT extract(epoch FROM stored_at - produced_at) FROM staging.order_events "
-                    "WHERE kafka_topic = %s",
-                    (stream_spec("orders").topic_name(lat),),
-                ).fetchall()
-            ]
+        def line(name: str, r: dict[str, float]) -> str:
+            return (
+                f"{name:<28}: {r['events_per_s']:>8,.0f} events/s, "
+                f"{r['cpu_us_per_event']:>5.0f} us CPU/event "
+                f"({r['cpu_us_per_event_incl_startup']:.0f} incl. start-up)"
+            )
+
         print(f"events                      : {n:,} order events ({os.cpu_count()} cores)")
         print(f"producer                    : {produce_rate:,.0f} events/s (idempotent, acks=all)")
         print(f"baseline raw consume        : {raw:,.0f} events/s (no parsing, no sink)")
+        print(f"batch size (both sinks)     : {BATCH:,} (Connect jars: {connect_jars})")
+        print(line("ours, exactly-once", ours))
+        print(line("peer upsert (Debezium JDBC)", peer_upsert))
+        print(line("peer insert (Debezium JDBC)", peer_insert))
         print(
-            f"exactly-once sink           : {sink:,.0f} events/s sustained "
-            f"({sink / raw:.0%} of raw; target >= 20,000)"
+            f"ours / peer                 : {result['ours_over_peer_upsert']:.2f}x upsert, "
+            f"{result['ours_over_peer_insert']:.2f}x insert (target >= 1.0x)"
         )
+        print(line("ours, batch 5,000", ours_default))
+        print(f"ours, 2 members             : {sink2:,.0f} events/s sustained")
         print(
-            f"sink consumer CPU           : {cpu_us:.0f} us/event incl. start-up "
-            f"(= {1e6 / cpu_us:,.0f} events/s per fully available core)"
+            f"kill -9 at {KILL_POINTS} random points of {kills['events']:,} events (seed {seed}):"
         )
-        print(f"exactly-once sink, 2 members: {sink2:,.0f} events/s sustained")
+        for name in ("ours", "peer_insert", "peer_upsert"):
+            _print_kills(name, kills[name])  # type: ignore[arg-type]
         print(
-            f"latency @ {LATENCY_RATE}/s x {len(latencies):,}: p50 {_pct(latencies, 0.5):.0f} ms, "
-            f"p99 {_pct(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms (target p99 < 500)"
+            f"latency @ {LATENCY_RATE}/s x {len(latencies):,} (ours): p50 {p50:.0f} ms, "
+            f"p99 {p99:.0f} ms, max {max(latencies):.0f} ms (target p99 <= 100)"
         )
+        out = settings.local.state_dir / "bench" / "stream.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"written                     : {out}")
     finally:
         _drop_topics(settings)
         with psycopg.connect(admin, autocommit=True) as c:

@@ -2,7 +2,9 @@
 
 Resolved once from Maven Central with the pinned ``pom.xml`` next to this
 file; a stamp holding the pom's hash makes re-runs free and a pin change
-re-resolve.
+re-resolve. Further jar sets (``SETS``: Kafka Connect with the Debezium JDBC
+sink, which only the stream benchmark runs) have a pom of their own and a
+folder of their own, resolved only when asked for.
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ from pathlib import Path
 from olist_pipeline.config import Settings
 from olist_pipeline.local.prereqs import PrerequisiteError, maven_binary
 
+# jar set -> (pom next to this file, folder under the jars dir)
+SETS: dict[str, tuple[str, str]] = {
+    "stack": ("pom.xml", "lib"),
+    "connect": ("connect-pom.xml", "connect"),
+}
 
-def _pom_bytes() -> bytes:
-    return resources.files("olist_pipeline.local").joinpath("pom.xml").read_bytes()
+
+def _pom_bytes(jar_set: str = "stack") -> bytes:
+    return resources.files("olist_pipeline.local").joinpath(SETS[jar_set][0]).read_bytes()
 
 
 def pinned_versions() -> dict[str, str]:
@@ -28,34 +36,36 @@ def pinned_versions() -> dict[str, str]:
     return dict(re.findall(r"<([a-z0-9.]+)\.version>([^<]+)<", text))
 
 
-def lib_dir(settings: Settings) -> Path:
-    return settings.local.jars_dir / "lib"
+def lib_dir(settings: Settings, jar_set: str = "stack") -> Path:
+    return settings.local.jars_dir / SETS[jar_set][1]
 
 
-def ensure(settings: Settings) -> Path:
+def ensure(settings: Settings, jar_set: str = "stack") -> Path:
     """Resolve the jars if the pinned set is not there yet; return their folder."""
-    pom = _pom_bytes()
+    pom_name, folder = SETS[jar_set]
+    pom = _pom_bytes(jar_set)
     digest = hashlib.sha256(pom).hexdigest()
-    target = lib_dir(settings)
-    stamp = settings.local.jars_dir / "stamp"
+    target = lib_dir(settings, jar_set)
+    # The stack's stamp keeps its historical name, so existing checkouts do not re-resolve.
+    stamp = settings.local.jars_dir / ("stamp" if jar_set == "stack" else f"{folder}.stamp")
     if target.is_dir() and stamp.is_file() and stamp.read_text().strip() == digest:
         return target
     mvn = maven_binary()
     work = settings.local.jars_dir
     work.mkdir(parents=True, exist_ok=True)
-    (work / "pom.xml").write_bytes(pom)
-    staging = work / "lib.new"
+    (work / pom_name).write_bytes(pom)
+    staging = work / f"{folder}.new"
     shutil.rmtree(staging, ignore_errors=True)
     out = subprocess.run(
         [
-            mvn, "-q", "-B", "-f", str(work / "pom.xml"),
+            mvn, "-q", "-B", "-f", str(work / pom_name),
             "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
         ],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if out.returncode != 0:
         raise PrerequisiteError(
-            "Maven could not fetch the Kafka / JDBC jars from Maven Central:\n"
+            f"Maven could not fetch the {jar_set} jars ({pom_name}) from Maven Central:\n"
             + (out.stdout + out.stderr).strip()[-1500:]
         )
     shutil.rmtree(target, ignore_errors=True)

@@ -168,6 +168,7 @@ class StreamConsumer:
         self._server: HealthServer | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink")
         self._inflight: Future[None] | None = None
+        self._inflight_parts: list[int] = []
         self._pending_commit: dict[int, int] = {}
         self._pending_lock = threading.Lock()
         self._install_signals()  # as early as possible: a SIGTERM now still stops cleanly
@@ -229,6 +230,11 @@ class StreamConsumer:
         )
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        # Which partitions the batch still being written holds: it may straddle
+        # the revocation (some of its partitions move, some stay); it is
+        # finished before the partitions go, so the next owner starts after it.
+        inflight = self._inflight
+        straddling = self._inflight_parts if inflight is not None and not inflight.done() else []
         self._drain()
         for tp in partitions:
             self.positions.pop(tp.partition, None)
@@ -236,7 +242,11 @@ class StreamConsumer:
                 self.m_lag.remove(self.stream, self.topic, str(tp.partition))
         self.health.assigned = len(self.positions)
         self.m_rebalances.labels(self.stream, "revoke").inc()
-        log.info("partitions_revoked", partitions=[tp.partition for tp in partitions])
+        log.info(
+            "partitions_revoked",
+            partitions=[tp.partition for tp in partitions],
+            inflight_partitions=straddling,
+        )
 
     # ---- one batch --------------------------------------------------------------
     def _classify(self, msgs: list[Any]) -> _Batch:
@@ -341,6 +351,7 @@ class StreamConsumer:
         if not batch.next_offsets:
             return
         self._drain()
+        self._inflight_parts = sorted(batch.next_offsets)
         self._inflight = self._writer.submit(self._commit_batch, batch, t0)
 
     def _drain(self) -> None:

@@ -1,0 +1,27 @@
+"""The pinned jar sets: Kafka Connect (the stream benchmark's peer) follows the broker."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from olist_pipeline.local import jars
+
+
+def _pins(pom: str) -> dict[str, str]:
+    text = resources.files("olist_pipeline.local").joinpath(pom).read_text()
+    return dict(re.findall(r"<([a-z0-9.]+)\.version>([^<]+)<", text))
+
+
+def test_every_jar_set_has_its_pom_and_its_own_folder() -> None:
+    folders = [folder for _, folder in jars.SETS.values()]
+    assert len(set(folders)) == len(folders)
+    for pom, _ in jars.SETS.values():
+        assert resources.files("olist_pipeline.local").joinpath(pom).is_file(), pom
+
+
+def test_connect_runs_the_brokers_kafka_version_and_the_same_jdbc_driver() -> None:
+    stack, connect = _pins("pom.xml"), _pins("connect-pom.xml")
+    assert connect["connect"] == stack["kafka"]
+    assert connect["postgresql.jdbc"] == stack["postgresql.jdbc"]
+    assert connect["debezium"].endswith(".Final")
