@@ -88,7 +88,7 @@ def _slow_writes(settings: Settings, seconds: float) -> None:
     """Every insert statement into the event table sleeps: batches stay in flight."""
     _admin(
         settings,
-        "CREATE FUNCTION public.slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+        "CREATE FUNCTION public.slow_insert() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS "
         f"$$ BEGIN PERFORM pg_sleep({seconds}); RETURN NULL; END $$",
         "CREATE TRIGGER slow_insert BEFORE INSERT ON staging.order_events "
         "FOR EACH STATEMENT EXECUTE FUNCTION public.slow_insert()",
@@ -136,8 +136,9 @@ def test_offsets_write_failing_transiently_rolls_the_batch_back_and_retries_it(
     _admin(
         settings,
         "CREATE SEQUENCE public.offsets_writes",
-        "GRANT USAGE ON SEQUENCE public.offsets_writes TO olist_stream",
-        "CREATE FUNCTION public.fail_offsets() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        # SECURITY DEFINER: the stream role may not use the public schema.
+        "CREATE FUNCTION public.fail_offsets() RETURNS trigger LANGUAGE plpgsql "
+        "SECURITY DEFINER AS $$ BEGIN "
         "IF nextval('public.offsets_writes') <= 3 THEN "
         "RAISE EXCEPTION 'injected offsets write failure' USING ERRCODE = '40001'; END IF; "
         "RETURN NULL; END $$",
@@ -231,7 +232,8 @@ def test_rebalance_flushes_a_batch_straddling_the_revocation(
     settings: Settings, tmp_path: Path
 ) -> None:
     prepare(settings)
-    events = [e for e in replay_events(900) if e.stream == "orders"]
+    # ~20 s of production at 300/s: the second member (a fresh process) joins well within it.
+    events = [e for e in replay_events(1500) if e.stream == "orders"]
     _slow_writes(settings, 0.4)
     args = ("--stream", "orders", "--batch-size", "500")
     first = ConsumerProcess(settings, tmp_path, "first", *args)
@@ -241,15 +243,16 @@ def test_rebalance_flushes_a_batch_straddling_the_revocation(
     # so a batch (filled while the slowed writer works) mixes partitions.
     producer = threading.Thread(
         target=lambda: report.append(
-            produce_events(settings, events, rate=400, streams=("orders",))
+            produce_events(settings, events, rate=300, streams=("orders",))
         )
     )
     try:
         wait_until(lambda: bool(first.events("partitions_assigned")), 60, "first joins")
         producer.start()
-        wait_until(lambda: len(stored_ids(settings, "orders")) >= 600, 90, "rows stored")
+        wait_until(lambda: len(stored_ids(settings, "orders")) >= 300, 90, "rows stored")
         members.append(ConsumerProcess(settings, tmp_path, "second", *args))
         wait_until(lambda: bool(members[1].events("partitions_assigned")), 60, "second joins")
+        assert producer.is_alive(), "production ended before the rebalance: use more events"
         producer.join(120)
         assert report, "the producer did not finish"
         expected = report[0].valid_ids["orders"]
