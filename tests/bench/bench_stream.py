@@ -60,6 +60,7 @@ LATENCY_RATE = 2000
 LATENCY_SECONDS = int(os.environ.get("BENCH_STREAM_LATENCY_SECONDS", "15"))
 KILL_EVENTS = int(os.environ.get("BENCH_STREAM_KILL_EVENTS", "30000"))
 KILL_POINTS = 5
+KILL_END_TIMEOUT = float(os.environ.get("BENCH_STREAM_KILL_END_TIMEOUT", "900"))
 BATCH = connect_peer.BATCH_SIZE
 OURS_TABLE = "staging.order_events"
 
@@ -340,15 +341,11 @@ def _kill_replay(  # noqa: PLR0917  # one replay: where, what, whom, against wha
             sink.kill()
             at_kill.append(distinct)
             sink.start()
-        # To the end: every id stored, or no new row for 30 s (rows lost for good).
-        last, still_since = -1, time.monotonic()
-        while True:
-            total, distinct = _counts(settings, table, topic)
-            if distinct >= len(expected):
-                break
-            if total != last:
-                last, still_since = total, time.monotonic()
-            elif time.monotonic() - still_since > 30:
+        # To the end: every id stored, or (rows lost for good) the time limit. A
+        # "no new row for N s" rule would mistake a slow restart for the end.
+        deadline = time.monotonic() + KILL_END_TIMEOUT
+        while _counts(settings, table, topic)[1] < len(expected):
+            if time.monotonic() > deadline or not sink.alive():
                 break
             time.sleep(0.5)
         time.sleep(2)  # a replay still in flight shows up as duplicates too
@@ -379,7 +376,9 @@ def _failure_comparison(settings: Settings, logs: Path, seed: int) -> dict[str, 
     assert not report.undelivered, report.as_dict()
     expected = set(report.valid_ids["orders"])
     rng = random.Random(seed)
-    points = sorted(rng.sample(range(len(expected) // 20, len(expected) * 19 // 20), KILL_POINTS))
+    # Two batches apart at least: each restarted sink writes before its next kill.
+    grid = range(len(expected) // 20, len(expected) * 19 // 20, 2 * BATCH)
+    points = sorted(rng.sample(grid, KILL_POINTS))
     out: dict[str, object] = {"events": len(expected), "seed": seed, "points": points}
     _truncate(settings, OURS_TABLE)
     ours = _Ours(
