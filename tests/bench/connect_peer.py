@@ -99,11 +99,9 @@ def create_table(settings: Settings, mode: str) -> None:
 
 
 def _rest_port() -> int:
-    return int(
-        os.environ.get(
-            "BENCH_CONNECT_PORT", str(int(os.environ.get("OLIST_HELPER_PORT_BASE", "58500")) + 10)
-        )
-    )
+    # 0: any free port. A fixed one may still be held right after a kill -9 and
+    # the restarted worker would stop with "Address already in use".
+    return int(os.environ.get("BENCH_CONNECT_PORT", "0"))
 
 
 class ConnectPeer:
