@@ -4,6 +4,7 @@ release's values, on a checkpoint claim, with only the stream login; the schema 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,8 +105,10 @@ def test_the_live_driver_holds_only_the_stream_login(default_docs: list[dict[str
         assert held == {Role.STREAM}, part
 
 
-def test_live_disabled_renders_no_spark_application() -> None:
-    docs = render(sets={"live.enabled": "false"})
+def test_live_disabled_renders_no_spark_application(tmp_path: Path) -> None:
+    off = tmp_path / "live-off.yaml"
+    off.write_text("live:\n  enabled: false\n")
+    docs = render(off)
     assert by_kind(docs, "SparkApplication") == []
     names = {d["metadata"]["name"] for d in by_kind(docs, "PersistentVolumeClaim")}
     assert VALUES["live"]["checkpoint"]["claimName"] not in names
