@@ -28,8 +28,7 @@ import psycopg
 import pytest
 
 from olist_pipeline.config import Role, Settings
-from olist_pipeline.live.sink import STAGES
-from olist_pipeline.quality.parity import BATCH_SQL
+from olist_pipeline.live.parity import batch_by_day, differences, live_by_day
 from olist_pipeline.stream import events as ev
 from olist_pipeline.stream.events import Event
 from tests.integration._quality_data import load_staging
@@ -139,29 +138,13 @@ def _scalar(settings: Settings, sql: str) -> Any:
 
 
 def _live_by_day(settings: Settings) -> dict[tuple[date, str], Decimal]:
-    """The minute rows summed per UTC day, as parity's measures."""
-    stage_cols = ", ".join(f"sum(stage_{s})" for s in STAGES)
-    sql = (
-        f"SELECT (minute AT TIME ZONE 'UTC')::date, sum(orders), {stage_cols}, sum(payments),"
-        " sum(payment_value) FROM marts.live_sales_minute GROUP BY 1"
-    )
-    out: dict[tuple[date, str], Decimal] = {}
     with _admin(settings) as conn:
-        for row in conn.execute(sql.encode()).fetchall():
-            day, total, *rest = row
-            stages, (count, value) = rest[: len(STAGES)], rest[len(STAGES) :]
-            measures = {"orders:total": total, "payments:count": count, "payments:sum": value}
-            measures.update({f"orders:{s}": n for s, n in zip(STAGES, stages, strict=True)})
-            for measure, v in measures.items():
-                if v:  # parity has no row for a zero measure
-                    out[(day, measure)] = Decimal(v)
-    return out
+        return live_by_day(conn)
 
 
 def _batch_by_day(settings: Settings) -> dict[tuple[date, str], Decimal]:
     with _admin(settings) as conn:
-        rows = conn.execute(BATCH_SQL.encode()).fetchall()
-    return {(d, m): Decimal(v) for d, m, v in rows if v}
+        return batch_by_day(conn)
 
 
 def test_replay_kill_and_restart_equal_batch_parity_per_day(
@@ -221,6 +204,8 @@ def test_replay_kill_and_restart_equal_batch_parity_per_day(
         if live.get(k) != batch.get(k)
     }
     assert not diff, f"live vs batch per day differ: {sorted(diff.items())[:10]}"
+    days, package_diff = differences(settings)  # what `olist run --live` reports
+    assert days == len({d for d, _ in batch}) and package_diff == {}
     # The per-state split: every order once, in its customer's state ('unknown' when
     # staging.customers lacks it), and the payments' value in full.
     assert _live_states(settings) == _expected_states(rows)
