@@ -69,9 +69,7 @@ def configure_logging(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     handlers: list[logging.Handler] = []
-    terminal = (
-        logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
-    )
+    terminal = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
     terminal.setFormatter(formatter)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)

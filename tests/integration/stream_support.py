@@ -278,10 +278,15 @@ class Feeder:
     def running(self) -> bool:
         return self._thread.is_alive()
 
+    def halt(self, timeout: float = 180) -> None:
+        """Stop after the chunk in flight (for a test's cleanup: raises nothing)."""
+        self._halt.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
     def stop(self, timeout: float = 180) -> set[str]:
         """Stop after the chunk in flight; the valid event ids delivered."""
-        self._halt.set()
-        self._thread.join(timeout)
+        self.halt(timeout)
         assert not self._thread.is_alive(), f"the feeder did not stop within {timeout}s"
         if self._error is not None:
             raise AssertionError(f"the feeder failed: {self._error!r}") from self._error

@@ -5,7 +5,6 @@ import json
 import sys
 
 import pytest
-
 import structlog
 
 from olist_pipeline.logs import configure_logging, get_logger, log_context
