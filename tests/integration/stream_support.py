@@ -296,6 +296,7 @@ class Feeder:
 def backlog(settings: Settings, stream: str) -> int:
     """Messages in the stream's topic that no consumer has stored yet."""
     topic = stream_spec(stream).topic_name(settings)
-    ends = end_offsets(settings, topic)
+    # Stored first: the ends only grow, so read after they bound what was stored.
     stored = stored_offsets(settings, stream)
+    ends = end_offsets(settings, topic)
     return sum(ends.values()) - sum(stored.get(p, 0) for p in ends)
