@@ -159,6 +159,13 @@ def test_split_refuses_an_output_folder_that_is_not_a_split(source: Path, tmp_pa
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
+def test_split_refuses_an_output_folder_overlapping_the_source(days: Path) -> None:
+    first = split_days(days)[0]
+    with pytest.raises(UsageError, match="overlaps the source"):
+        split(first, days)
+    assert first.is_dir()
+
+
 def test_split_refuses_an_incomplete_source(tmp_path: Path) -> None:
     with pytest.raises(MissingFileError, match="lacks"):
         (tmp_path / "src").mkdir()
@@ -179,3 +186,19 @@ def test_real_files_split_and_reunite(realdata: Path, tmp_path: Path) -> None:
     folders = split_days(tmp_path / "days")
     assert len(folders) > 100
     assert newest_rows(folders) == newest_rows([src])
+
+
+def test_a_start_day_gathers_the_history_into_one_initial_folder(
+    source: Path, days: Path, tmp_path: Path
+) -> None:
+    start = split_days(days)[len(split_days(days)) // 2].name
+    split(source, tmp_path / "from", start)
+    folders = split_days(tmp_path / "from")
+    assert folders[0].name == start
+    assert [f.name for f in folders[1:]] == [f.name for f in split_days(days) if f.name > start]
+    # One version per order in the initial load, and the union is still the source.
+    ids = [o[0] for o in read_rows(folders[0] / ORDERS.file_name, ORDERS)]
+    assert len(ids) == len(set(ids)) > 0
+    assert newest_rows(folders) == newest_rows([source])
+    with pytest.raises(UsageError, match="not a day"):
+        split(source, tmp_path / "bad", "2018-13-01")

@@ -193,13 +193,22 @@ def _index(contract: SourceContract, *names: str) -> tuple[int, ...]:
     return tuple(cols.index(n) for n in names)
 
 
-def split(src: Path, out: Path) -> SplitResult:
-    """Write ``src``'s rows as daily increments under ``out`` (replaced atomically)."""
+def split(src: Path, out: Path, start: str | None = None) -> SplitResult:
+    """Write ``src``'s rows as daily increments under ``out`` (replaced atomically).
+
+    ``start`` (YYYY-MM-DD): an initial load. Everything known by the end of that
+    day goes to its folder, as one newest version per key (the history a
+    platform starts from); daily folders follow from the next day on.
+    """
+    if start is not None and day_of(start) != start:
+        raise UsageError(f"--start {start!r} is not a day; use YYYY-MM-DD")
     from olist_pipeline.sources.datadir import require_complete
 
     t0 = time.monotonic()
     src = require_complete(src)
     out = out.resolve()
+    if out == src.resolve() or out in src.resolve().parents or src.resolve() in out.parents:
+        raise UsageError(f"--out {out} overlaps the source folder {src}; choose a separate folder")
     if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise UsageError(
             f"{out} exists and is not an earlier split (no {MARKER}); "
@@ -209,7 +218,7 @@ def split(src: Path, out: Path) -> SplitResult:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        result = _split_into(src, tmp)
+        result = _split_into(src, tmp, start or "")
         (tmp / MARKER).write_text(
             json.dumps(
                 {
@@ -218,6 +227,7 @@ def split(src: Path, out: Path) -> SplitResult:
                     "rows": {t: sum(d.values()) for t, d in result.rows.items()},
                     "extra_order_versions": result.extra_versions,
                     "newest": "latest day folder, then the first row of a key in its file",
+                    "start": start,
                 },
                 indent=2,
             )
@@ -234,7 +244,7 @@ def split(src: Path, out: Path) -> SplitResult:
     return result
 
 
-def _split_into(src: Path, out: Path) -> SplitResult:  # noqa: PLR0915
+def _split_into(src: Path, out: Path, start: str) -> SplitResult:  # noqa: PLR0915
     files = {c.table: _DayFiles(out, c, src) for c in CONTRACTS}
     undated: dict[str, int] = {}
     order_day: dict[str, str] = {}  # order id -> purchase day
@@ -257,7 +267,7 @@ def _split_into(src: Path, out: Path) -> SplitResult:  # noqa: PLR0915
                 day = FIRST
             else:
                 key = tuple(values[i] for i in key_at)
-                day = placed.get(key) or placed.setdefault(key, day_for(values))
+                day = placed.get(key) or placed.setdefault(key, max(day_for(values), start))
             if day == FIRST:
                 undated[table] = undated.get(table, 0) + 1
             files[table].add(day, raw)
@@ -276,7 +286,7 @@ def _split_into(src: Path, out: Path) -> SplitResult:  # noqa: PLR0915
         if oid in placed_orders:  # a repeated key follows the first occurrence
             files["orders"].add(placed_orders[oid], raw)
             continue
-        versions = order_versions(values, orders)
+        versions = _from(order_versions(values, orders), start)
         for day, version in versions:
             files["orders"].add(day, raw if version is None else format_record(orders, version))
         extra += len(versions) - 1
@@ -346,6 +356,20 @@ def _split_into(src: Path, out: Path) -> SplitResult:  # noqa: PLR0915
         extra_versions=extra,
         undated=undated,
     )
+
+
+def _from(versions: list[tuple[str, Values | None]], start: str) -> list[tuple[str, Values | None]]:
+    """Versions dated before ``start`` move to it, and only the newest of them stays."""
+    if not start or versions[0][0] == FIRST:
+        return versions
+    out: list[tuple[str, Values | None]] = []
+    for known, version in versions:
+        day = max(known, start)
+        if out and out[-1][0] == day:
+            out[-1] = (day, version)
+        else:
+            out.append((day, version))
+    return out
 
 
 def _first_seen_day(days: dict[str, str], at: int) -> Callable[[Values], str]:
