@@ -76,7 +76,7 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.timeout(RUN_TIMEOUT_S)
+@pytest.mark.timeout(3 * RUN_TIMEOUT_S)  # three real DAG runs with Spark
 def test_two_days_then_a_rerun_of_the_first_then_a_day_without_data(
     landing: Path, template_database: str, base_settings: Settings, tmp_path: Path
 ) -> None:
