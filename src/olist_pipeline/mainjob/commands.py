@@ -49,6 +49,13 @@ def register(sub: Any) -> None:
         metavar="N",
         help="with --increments: only the first N days (default: all)",
     )
+    run.add_argument(
+        "--live",
+        action="store_true",
+        default=os.environ.get("LIVE", "") not in ("", "0"),
+        help="also run the live sales Structured Streaming job and check it against batch "
+        "(also LIVE=1)",
+    )
     run.set_defaults(func=_run)
 
 
@@ -87,6 +94,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         report_path=args.report,
         increments=args.increments,
         days=args.days,
+        live=args.live,
     )
     main_job(settings, opts, console)
     console.print(f"[green]done[/green] in {time.monotonic() - t0:.1f}s")
