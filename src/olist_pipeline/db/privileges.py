@@ -67,6 +67,21 @@ STREAM_EVENTS = Rule(
     "append-only event log (ON CONFLICT DO NOTHING); parity reads it",
 )
 
+# The live sales job (V042) runs as the stream role inside the transformer's marts.
+LIVE_STATE = Rule(
+    {**BUILT.grants, "olist_stream": _p("SELECT INSERT UPDATE")},
+    "live sales job's running totals (upserted per micro-batch)",
+)
+LIVE_LOG = Rule(
+    {**BUILT.grants, "olist_stream": _p("SELECT INSERT")},
+    "live sales job's ledgers: applied event ids, batch ids, late events (append-only)",
+)
+# The live job splits sales per state through the customers.
+STAGING_CUSTOMERS = Rule(
+    {**BUILT.grants, "olist_stream": READ},
+    "as the other staging tables; the live sales job reads it for the per-state split",
+)
+
 _RAW_TABLES = (
     "customers",
     "geolocation",
@@ -109,11 +124,17 @@ def _audit(why: str, **writers: str) -> Rule:
 
 MATRIX: Mapping[str, Rule] = {
     **{f"raw.{t}": RAW for t in _RAW_TABLES},
-    **{f"staging.{t}": BUILT for t in _RAW_TABLES},
+    **{f"staging.{t}": BUILT for t in _RAW_TABLES if t != "customers"},
+    "staging.customers": STAGING_CUSTOMERS,
     "staging.order_events": STREAM_EVENTS,
     "staging.payment_events": STREAM_EVENTS,
     **{f"warehouse.{t}": BUILT for t in _WAREHOUSE_TABLES},
     **{f"marts.{t}": BUILT for t in _MARTS_TABLES},
+    **{
+        f"marts.{t}": LIVE_STATE
+        for t in ("live_sales_minute", "live_sales_state_minute", "live_order_state")
+    },
+    **{f"marts.{t}": LIVE_LOG for t in ("live_events_applied", "live_batches", "live_late_events")},
     "audit.batches": _audit(
         "manifest: an upsert turns a failed batch into a succeeded one, never deletes",
         loader="SELECT INSERT UPDATE",
