@@ -31,10 +31,11 @@ class Role(enum.StrEnum):
     """Database roles; each component connects as its own (least privilege)."""
 
     ADMIN = "admin"  # migrations only
-    LOADER = "loader"  # raw + audit
-    TRANSFORMER = "transformer"  # staging, warehouse, marts (reads raw)
+    LOADER = "loader"  # raw + audit batches and quarantine
+    TRANSFORMER = "transformer"  # staging, warehouse, marts (reads raw), transform_stats
+    QUALITY = "quality"  # DQ gates + parity: reads every layer, writes their results
     STREAM = "stream"  # stream staging tables + stored offsets
-    READER = "reader"  # read-only warehouse + marts
+    READER = "reader"  # read-only warehouse + marts + audit
 
 
 @dataclass(frozen=True)

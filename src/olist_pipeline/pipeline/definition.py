@@ -141,7 +141,7 @@ def _gate(layer: str, after: tuple[str, ...]) -> Step:
         doc=f"Data-quality gate on {layer}: an error-severity failure stops the run (exit 4).",
         argv=("dq", "run", "--layer", layer, "--run-id", RUN_ID),
         upstream=after,
-        roles=(Role.TRANSFORMER,),
+        roles=(Role.QUALITY,),
         timeout=timedelta(minutes=15),
     )
 
@@ -289,7 +289,7 @@ against the current state.
                 kind=Kind.COMMAND,
                 doc="Batch vs stream parity check for the run.",
                 argv=("parity", "run", "--run-id", RUN_ID),
-                roles=(Role.TRANSFORMER,),
+                roles=(Role.QUALITY,),
                 resources=Resources(cpu="100m", memory="256Mi", memory_limit="512Mi"),
                 timeout=timedelta(minutes=10),
             ),
