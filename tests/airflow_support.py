@@ -5,7 +5,7 @@ PostgreSQL, Spark and DQ) takes minutes on two cores (three Spark JVMs), so the 
 (warehouse/marts filled, gates passed) and the browser test (the run shows as
 successful in the UI) share one run. It gets its own database cloned from
 the session template, its own AIRFLOW_HOME and its own Pushgateway; all are
-removed at the end of the session.
+removed at the end of the session, before the session's stack is stopped.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import sys
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from olist_pipeline.config import Role, Settings
+from olist_pipeline.config import Settings
 
 PUSHGATEWAY = shutil.which("prometheus-pushgateway") or "/usr/bin/prometheus-pushgateway"
 
@@ -60,7 +62,10 @@ class Pushgateway:
                     break
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("the Pushgateway did not start") from None
+                    self.stop()
+                    raise RuntimeError(
+                        f"the Pushgateway did not start: see {workdir / 'pushgateway.log'}"
+                    ) from None
                 time.sleep(0.2)
 
     def metrics(self) -> str:
@@ -79,8 +84,13 @@ class Pushgateway:
         return None
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
         self.log.close()
 
 
@@ -93,71 +103,38 @@ class BatchRun:
     pushgateway: Pushgateway
 
 
-_SHARED: dict[str, Any] = {}
 # Fixture setup counts towards pytest-timeout's per-test limit; a busy machine
 # needs more than the default for three Spark jobs.
 RUN_TIMEOUT_S = 2400
 
 
-def shared_batch_run(
-    request: pytest.FixtureRequest,
-    template_database: str,
-    base_settings: Settings,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> BatchRun:
-    if "run" in _SHARED:
-        return _SHARED["run"]
-    if "error" in _SHARED:  # a failed setup is not retried by the next module
-        pytest.fail(f"the shared olist_batch run could not be set up: {_SHARED['error']}")
-    try:
-        _SHARED["run"] = _set_up(request, template_database, base_settings, tmp_path_factory)
-    except BaseException as exc:
-        _SHARED["error"] = repr(exc)
-        raise
-    return _SHARED["run"]
+@contextmanager
+def batch_run_session(
+    template_database: str, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BatchRun]:
+    """The shared run; its database and Pushgateway go when the block ends.
 
-
-def _set_up(
-    request: pytest.FixtureRequest,
-    template_database: str,
-    base_settings: Settings,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> BatchRun:
-    import psycopg
-    from psycopg import sql
-
-    from olist_pipeline.db.migrate import migrate
+    Entered by the session fixture ``batch_run`` (tests/conftest.py), which
+    depends on ``template_database`` and so on ``local_stack``: pytest tears
+    it down before the PostgreSQL it needs is stopped.
+    """
     from olist_pipeline.pipeline.local_run import run_batch_dag
+    from tests.conftest import cloned_database
 
     work = tmp_path_factory.mktemp("olist-batch-run")
-    name = f"olist_af_{uuid.uuid4().hex[:10]}"
-    admin = base_settings.postgres.dsn(Role.ADMIN, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_database)
-            )
-        )
-
-    def drop() -> None:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-    request.config.add_cleanup(drop)
-    settings = base_settings.with_database(name)
-    migrate(settings)  # database-level grants are not copied from the template
-
-    data_dir = work / "data"
-    olist = str(Path(sys.executable).with_name("olist"))
-    generate = [olist, "data", "generate", "--scale", "0.01", "--seed", "7", "--out", str(data_dir)]
-    subprocess.run(generate, check=True, capture_output=True)
-    gateway = Pushgateway(work)
-    request.config.add_cleanup(gateway.stop)
-    from dataclasses import replace
-
-    settings = replace(settings, pushgateway_url=gateway.url)
-    home = work / "airflow"
-    result = run_batch_dag(settings, f"it-{uuid.uuid4().hex[:8]}", data_dir, airflow_home=home)
-    return BatchRun(settings, result, home, data_dir, gateway)
+    with cloned_database(base_settings, template_database, "olist_af_") as db:
+        data_dir = work / "data"
+        olist = str(Path(sys.executable).with_name("olist"))
+        generate = [
+            olist, "data", "generate", "--scale", "0.01", "--seed", "7", "--out", str(data_dir)
+        ]  # fmt: skip
+        subprocess.run(generate, check=True, capture_output=True)
+        gateway = Pushgateway(work)
+        try:
+            settings = replace(db, pushgateway_url=gateway.url)
+            home = work / "airflow"
+            run_id = f"it-{uuid.uuid4().hex[:8]}"
+            result = run_batch_dag(settings, run_id, data_dir, airflow_home=home)
+            yield BatchRun(settings, result, home, data_dir, gateway)
+        finally:
+            gateway.stop()

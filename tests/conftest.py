@@ -120,6 +120,23 @@ def settings(pg_settings: Settings, kafka_settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def batch_run(
+    template_database: str, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
+    """One real olist_batch run shared by the Airflow integration and UI tests.
+
+    Session-scoped and built on ``template_database`` (itself on
+    ``local_stack``), so pytest drops its database and stops its Pushgateway
+    before it stops the stack. A failed setup is cached by pytest: the second
+    module using it fails at once instead of running the DAG again.
+    """
+    from tests.airflow_support import batch_run_session
+
+    with batch_run_session(template_database, base_settings, tmp_path_factory) as run:
+        yield run
+
+
+@pytest.fixture(scope="session")
 def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip(f"real Olist files not found at {REALDATA} (the shared/ folder is absent)")

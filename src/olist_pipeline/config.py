@@ -31,10 +31,11 @@ class Role(enum.StrEnum):
     """Database roles; each component connects as its own (least privilege)."""
 
     ADMIN = "admin"  # migrations only
-    LOADER = "loader"  # raw + audit
-    TRANSFORMER = "transformer"  # staging, warehouse, marts (reads raw)
+    LOADER = "loader"  # raw + audit batches and quarantine
+    TRANSFORMER = "transformer"  # staging, warehouse, marts (reads raw), transform_stats
+    QUALITY = "quality"  # DQ gates + parity: reads every layer, writes their results
     STREAM = "stream"  # stream staging tables + stored offsets
-    READER = "reader"  # read-only warehouse + marts
+    READER = "reader"  # read-only warehouse + marts + audit
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,26 @@ class Settings:
     pushgateway_url: str | None
     run_id: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    # Where daily increments land, one folder per day (<landing>/YYYY-MM-DD/).
+    landing_dir: Path = Path(".local/landing")
 
     def with_database(self, database: str) -> Settings:
         return replace(self, postgres=replace(self.postgres, database=database))
 
     def with_kafka_namespace(self, namespace: str) -> Settings:
         return replace(self, kafka=replace(self.kafka, namespace=namespace))
+
+
+# On the cluster the increments sit on the source-data volume (pipeline/k8s.py).
+KIND_LANDING_DIR = "/data/olist/increments"
+
+
+def landing_dir(env: Mapping[str, str], target: Target, state_dir: Path) -> Path:
+    """OLIST_LANDING_DIR, else <state dir>/landing (local) or the source volume's folder."""
+    configured = env.get("OLIST_LANDING_DIR")
+    if configured:
+        return Path(configured)
+    return Path(KIND_LANDING_DIR) if target is Target.KIND else state_dir / "landing"
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -249,4 +264,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=e.integer("OLIST_METRICS_PORT", 0),
         pushgateway_url=e.opt("OLIST_PUSHGATEWAY_URL"),
         run_id=e.opt("OLIST_RUN_ID"),
+        landing_dir=landing_dir(env, target, state_dir),
     )

@@ -6,6 +6,8 @@ Exit codes (documented in the README, relied on by Airflow tasks):
   2  bad usage, configuration or a missing prerequisite (the message says the fix)
   3  finished, but some input rows were quarantined (ingest)
   4  a data-quality gate failed (error-severity check)
+  5  nothing to do: no daily increment for the interval (ingest); the
+     Airflow task is skipped, not failed
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_QUARANTINED = 3
 EXIT_GATE_FAILED = 4
+EXIT_NOTHING_TO_DO = 5
 
 
 class OlistError(RuntimeError):

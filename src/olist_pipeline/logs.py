@@ -27,6 +27,26 @@ _SHARED_PROCESSORS: list[Any] = [
 ]
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record is emitted.
+
+    A handler holding the stream it was configured with outlives that stream
+    when the stream is swapped and closed (pytest's captures, a redirected
+    stderr): later records then fail with "I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure_logging(
     level: str = "INFO",
     fmt: str = "json",
@@ -49,7 +69,7 @@ def configure_logging(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     handlers: list[logging.Handler] = []
-    terminal = logging.StreamHandler(stream or sys.stderr)
+    terminal = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
     terminal.setFormatter(formatter)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)

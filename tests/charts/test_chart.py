@@ -26,7 +26,7 @@ from tests.charts.conftest import (
 from tests.k8s_validate import validate_manifest
 
 VALUES = load_yaml(CHART / "values.yaml")
-ROLES = ["loader", "transformer", "stream", "reader"]
+ROLES = ["loader", "transformer", "quality", "stream", "reader"]
 
 
 @pytest.mark.parametrize("values", [None, CI_VALUES], ids=["default", "ci"])

@@ -16,10 +16,18 @@ from typing import Any
 import pytest
 import yaml
 
-from olist_pipeline.config import Role, Target
+from olist_pipeline.config import KIND_LANDING_DIR, Role, Target
 from olist_pipeline.contracts.sources import TABLES
 from olist_pipeline.pipeline import k8s
-from olist_pipeline.pipeline.definition import BATCH, PIPELINES, RUN_ID, Kind, Pipeline
+from olist_pipeline.pipeline.definition import (
+    BATCH,
+    DATA_DIR,
+    INCREMENT_DIR,
+    PIPELINES,
+    RUN_ID,
+    Kind,
+    Pipeline,
+)
 from tests.k8s_validate import validate_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,14 +91,14 @@ def test_both_targets_have_the_same_task_ids_and_dependencies(bags):
 def test_dag_level_settings_are_explicit(bags, target):
     for dag_id, dag in bags[target].dags.items():
         p = BY_ID[dag_id]
-        assert dag.catchup is False
+        assert dag.catchup is p.catchup
         assert "olist" in dag.tags and f"target:{target.value}" in dag.tags
         assert dag.doc_md and dag.doc_md.strip().startswith(f"### {dag_id}")
         assert dag.max_active_runs == p.max_active_runs
         assert dag.dagrun_timeout is not None
         assert dag.on_failure_callback and dag.on_success_callback
         assert "run_id" in dag.params
-    assert bags[target].dags["olist_batch"].timetable.expression == "0 3 * * *"
+    assert bags[target].dags["olist_batch"].timetable.expression == "0 0 * * *"  # @daily
     assert bags[target].dags["olist_stream_parity"].timetable.expression == "*/30 * * * *"
     assert bags[target].dags["olist_dlq_replay"].schedule is None  # manual only
 
@@ -203,8 +211,12 @@ def _check_pod(step: Any, pod: dict[str, Any]) -> None:
     assert container["image"] == k8s.IMAGE
     assert container["command"] == ["olist"]
     expected = [a.replace(RUN_ID, "scheduled__2026-01-02") for a in step.argv]
-    expected = [a.replace("{{ params.data_dir }}", k8s.SOURCE_DATA_PATH) for a in expected]
+    # A scheduled run: no one-off folder, the interval's day folder on the source volume.
+    expected = [a.replace(DATA_DIR, "") for a in expected]
+    expected = [a.replace(INCREMENT_DIR, f"{KIND_LANDING_DIR}/2026-01-01") for a in expected]
     assert container["args"] == expected
+    if step.needs_source_data:
+        assert f"{k8s.SOURCE_DATA_PATH}/increments/2026-01-01" in container["args"]
     refs = [e.get("secretRef", {}).get("name") for e in container["envFrom"]]
     assert refs[1:] == [k8s.role_secret(r) for r in step.roles]
     assert container["envFrom"][0] == {"configMapRef": {"name": k8s.ENV_CONFIGMAP}}
@@ -269,13 +281,103 @@ def test_definition_refuses_unknown_upstreams_and_duplicates():
 def test_every_command_is_accepted_by_the_olist_cli(pipeline):
     """The DAGs call the command surface exactly as the `olist` parser defines it."""
     from olist_pipeline.cli import build_parser
-    from olist_pipeline.pipeline.definition import DATA_DIR
 
     parser = build_parser()
     for step in pipeline.steps:
         if step.kind is Kind.COMMAND:
-            argv = [a.replace(RUN_ID, "r1").replace(DATA_DIR, "/data") for a in step.argv]
+            argv = [
+                a.replace(RUN_ID, "r1")
+                .replace(DATA_DIR, "")
+                .replace(INCREMENT_DIR, "/l/2018-01-01")
+                for a in step.argv
+            ]
             args = parser.parse_args(argv)  # exits (fails the test) on an unknown option
             assert callable(args.func), step.task_id
             if "--run-id" in argv:
                 assert args.run_id == "r1"
+
+
+@pytest.mark.parametrize("target", list(Target))
+def test_the_batch_runs_once_per_daily_data_interval_and_catches_up(bags, target):
+    from datetime import UTC, datetime
+
+    from airflow.sdk import CronDataIntervalTimetable
+
+    dag = bags[target].dags["olist_batch"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.catchup is True and dag.max_active_runs == 1
+    assert dag.start_date == datetime(2016, 9, 1, tzinfo=UTC)  # where the Olist data begins
+    # A run covers one whole UTC day: the interval that started at its logical date.
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    timetable = coerce_to_core_timetable(dag.timetable)
+    first = timetable.next_dagrun_info(
+        last_automated_data_interval=None,
+        restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=True),
+    )
+    assert first is not None and first.logical_date == first.data_interval.start
+    assert (first.data_interval.start, first.data_interval.end) == (
+        datetime(2016, 9, 1, tzinfo=UTC),
+        datetime(2016, 9, 2, tzinfo=UTC),
+    )
+    # One-off folder off by default; the landing folder from the settings.
+    assert dag.params["data_dir"] == ""
+    landing = KIND_LANDING_DIR if target is Target.KIND else ".local/landing"
+    assert dag.params["landing_dir"].endswith(landing)
+
+
+def test_the_catchup_start_date_is_a_setting(monkeypatch):
+    from datetime import UTC, datetime
+
+    from olist_pipeline.pipeline.dags import start_date
+
+    monkeypatch.setenv("OLIST_BATCH_START_DATE", "2017-01-05")
+    assert start_date(BATCH) == datetime(2017, 1, 5, tzinfo=UTC)
+    monkeypatch.setenv("OLIST_BATCH_START_DATE", "soon")
+    with pytest.raises(ValueError, match="OLIST_BATCH_START_DATE='soon' is not a date"):
+        start_date(BATCH)
+
+
+def test_a_day_without_increment_skips_ingest_on_both_targets(bags):
+    for tid in (f"ingest_{t}" for t in TABLES):
+        assert BATCH.step(tid).skip_exit_codes == (5,)
+        local = bags[Target.LOCAL].dags["olist_batch"].get_task(tid)
+        assert local.op_kwargs["skip_exit_codes"] == [5]
+        assert 5 not in local.op_kwargs["ok_exit_codes"]
+        kind = bags[Target.KIND].dags["olist_batch"].get_task(tid)
+        assert list(kind.skip_on_exit_code) == [5]
+    # Everything downstream runs only when all upstreams succeeded, so a skipped
+    # ingest skips the run's remaining tasks (and the failure-path publisher).
+    dag = bags[Target.LOCAL].dags["olist_batch"]
+    assert dag.get_task("dq_raw").trigger_rule == "all_success"
+
+
+def test_the_local_runner_maps_exit_5_to_a_skip(tmp_path, monkeypatch):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from olist_pipeline.pipeline import runner
+
+    fake = tmp_path / "olist"
+    fake.write_text("#!/bin/sh\necho no increment for 2018-01-01\nexit $1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(runner, "olist_executable", lambda: str(fake))
+    with pytest.raises(AirflowSkipException, match="nothing to do"):
+        runner.run_olist(["5"], ok_exit_codes=[0, 3], skip_exit_codes=[5])
+    assert runner.run_olist(["3"], ok_exit_codes=[0, 3], skip_exit_codes=[5]) == 3
+
+
+def test_the_kind_render_shows_the_interval_folder_of_the_rendered_day():
+    from datetime import UTC, datetime
+
+    from olist_pipeline.pipeline.render import render_kind
+
+    day = datetime(2017, 3, 4, tzinfo=UTC)
+    pods = {r.task_id: r.manifest for r in render_kind(BATCH, interval_start=day)}
+    args = pods["ingest_orders"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--increment") + 1] == f"{KIND_LANDING_DIR}/2017-03-04"
+    assert args[args.index("--source") + 1] == ""
+    # A one-off full folder still works through params.data_dir.
+    pods = {r.task_id: r.manifest for r in render_kind(BATCH, conf={"data_dir": "/data/olist"})}
+    args = pods["ingest_orders"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--source") + 1] == "/data/olist"

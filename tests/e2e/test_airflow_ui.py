@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow_support import RUN_TIMEOUT_S, BatchRun, free_port, shared_batch_run
+from tests.airflow_support import RUN_TIMEOUT_S, BatchRun, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,11 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-@pytest.fixture(scope="module")
-def batch_run(request, template_database, base_settings, tmp_path_factory) -> BatchRun:
-    return shared_batch_run(request, template_database, base_settings, tmp_path_factory)
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S)

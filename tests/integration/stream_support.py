@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.stream.dlq import header_map
 from olist_pipeline.stream.events import Event
-from olist_pipeline.stream.producer import ProduceReport, produce
+from olist_pipeline.stream.producer import ProduceReport, produce, producer_config
 from olist_pipeline.stream.source import load_events
 from olist_pipeline.stream.topics import create_topics, stream_spec
 
@@ -171,3 +172,131 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Progress:
+    """Offsets the consumers have stored for one stream (its sink's own bookkeeping).
+
+    One open connection, so a test can poll it every few milliseconds and act
+    at a point of the consumer's progress instead of at a wall-clock time.
+    """
+
+    def __init__(self, settings: Settings, stream: str) -> None:
+        self.topic = stream_spec(stream).topic_name(settings)
+        self._conn = psycopg.connect(settings.postgres.dsn(Role.ADMIN), autocommit=True)
+
+    def stored(self) -> int:
+        row = self._conn.execute(
+            "SELECT coalesce(sum(next_offset), 0) FROM audit.stream_offsets WHERE topic = %s",
+            (self.topic,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def wait_for(self, target: int, timeout: float, what: str) -> int:
+        deadline = time.monotonic() + timeout
+        while (done := self.stored()) < target:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}: {done}")
+            time.sleep(0.005)
+        return done
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class Feeder:
+    """Produces ``events`` chunk after chunk, round after round, until stopped.
+
+    A reliability test stops it only once its faults (kills, rebalances,
+    outages) are done, so every fault meets a consumer that still has input,
+    whatever the speed of the machine. Later rounds resend events already sent:
+    duplicates the consumer has to drop. With ``max_backlog`` it waits while
+    that many sent messages are not yet stored, so the topic stays small.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        events: Sequence[Event],
+        *,
+        stream: str = "orders",
+        chunk: int = 250,
+        max_backlog: int | None = None,
+        poison: int = 0,
+        **knobs: Any,
+    ) -> None:
+        self.settings = settings
+        self.stream = stream
+        self.chunks = [list(events[i : i + chunk]) for i in range(0, len(events), chunk)]
+        assert self.chunks, "nothing to feed"
+        self.max_backlog = max_backlog
+        self.poison = poison
+        self.knobs = knobs
+        self.valid_ids: set[str] = set()
+        self.sent = 0  # messages delivered: valid, duplicate and poison
+        self.rounds = 0
+        self._halt = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
+
+    def start(self) -> Feeder:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from confluent_kafka import Producer
+
+        progress = Progress(self.settings, self.stream) if self.max_backlog else None
+        try:
+            producer = Producer(producer_config(self.settings))
+            i = 0
+            while not self._halt.is_set():
+                while progress and self.sent - progress.stored() > (self.max_backlog or 0):
+                    if self._halt.wait(0.02):
+                        return
+                report = produce_events(
+                    self.settings,
+                    self.chunks[i % len(self.chunks)],
+                    poison=self.poison if i == 0 else 0,
+                    seed=i,
+                    streams=(self.stream,),
+                    producer=producer,
+                    **self.knobs,
+                )
+                counts = report.counts(self.stream)
+                self.valid_ids |= report.valid_ids[self.stream]
+                self.sent += counts.valid + counts.duplicates + counts.poison
+                i += 1
+                self.rounds = i // len(self.chunks)
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            if progress:
+                progress.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def halt(self, timeout: float = 180) -> None:
+        """Stop after the chunk in flight (for a test's cleanup: raises nothing)."""
+        self._halt.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def stop(self, timeout: float = 180) -> set[str]:
+        """Stop after the chunk in flight; the valid event ids delivered."""
+        self.halt(timeout)
+        assert not self._thread.is_alive(), f"the feeder did not stop within {timeout}s"
+        if self._error is not None:
+            raise AssertionError(f"the feeder failed: {self._error!r}") from self._error
+        return set(self.valid_ids)
+
+
+def backlog(settings: Settings, stream: str) -> int:
+    """Messages in the stream's topic that no consumer has stored yet."""
+    topic = stream_spec(stream).topic_name(settings)
+    # Stored first: the ends only grow, so read after they bound what was stored.
+    stored = stored_offsets(settings, stream)
+    ends = end_offsets(settings, topic)
+    return sum(ends.values()) - sum(stored.get(p, 0) for p in ends)

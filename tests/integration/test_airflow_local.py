@@ -17,17 +17,12 @@ import pytest
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import TABLES
 from olist_pipeline.pipeline.definition import BATCH
-from tests.airflow_support import RUN_TIMEOUT_S, BatchRun, Pushgateway, shared_batch_run
+from tests.airflow_support import RUN_TIMEOUT_S, BatchRun, Pushgateway
 
 pytestmark = pytest.mark.integration
 
 # The runner test imports Airflow in this process: keep its files out of ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="olist-airflow-it-"))
-
-
-@pytest.fixture(scope="module")
-def batch_run(request, template_database, base_settings, tmp_path_factory) -> BatchRun:
-    return shared_batch_run(request, template_database, base_settings, tmp_path_factory)
 
 
 def _scalar(settings: Settings, query: str, *params: object) -> object:

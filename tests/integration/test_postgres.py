@@ -27,16 +27,22 @@ def test_migrate_is_idempotent(pg_settings: Settings) -> None:
 
 
 def test_write_and_read_through_the_migrated_schema(pg_settings: Settings) -> None:
+    from olist_pipeline.db import audit
+
     with connect(pg_settings, Role.TRANSFORMER) as conn:
-        conn.execute(
-            "INSERT INTO audit.step_runs (run_id, step, status, rows_out, detail)"
-            " VALUES (%s, %s, 'succeeded', %s, %s::jsonb)",
-            ("run-1", "staging", 42, '{"note": "it\'s; DROP TABLE x; --"}'),
+        audit.step_started(conn, "run-1", "transform.staging")
+        audit.step_finished(
+            conn,
+            "run-1",
+            "transform.staging",
+            "succeeded",
+            rows_out=42,
+            detail={"note": "it's; DROP TABLE x; --"},
         )
-    with connect(pg_settings, Role.LOADER) as conn:
+    with connect(pg_settings, Role.READER) as conn:
         row = conn.execute(
             "SELECT status, rows_out, detail->>'note' FROM audit.step_runs"
-            " WHERE run_id = 'run-1' AND step = 'staging'"
+            " WHERE run_id = 'run-1' AND step = 'transform.staging'"
         ).fetchone()
     assert row == ("succeeded", 42, "it's; DROP TABLE x; --")
 

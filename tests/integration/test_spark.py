@@ -13,17 +13,14 @@ pytestmark = pytest.mark.integration
 
 def test_spark_reads_postgres_through_jdbc(pg_settings: Settings) -> None:
     with connect(pg_settings, Role.TRANSFORMER) as conn:
+        conn.execute("CREATE TABLE staging.spark_probe (run_id text, rows_out integer)")
         for i in range(10):
-            conn.execute(
-                "INSERT INTO audit.step_runs (run_id, step, status, rows_out)"
-                " VALUES (%s, 'spark-probe', 'succeeded', %s)",
-                (f"r{i}", i),
-            )
+            conn.execute("INSERT INTO staging.spark_probe VALUES (%s, %s)", (f"r{i}", i))
     spark = spark_session(pg_settings, "jdbc-probe")
     df = (
         spark.read.format("jdbc")
         .options(**jdbc_options(pg_settings, Role.TRANSFORMER))
-        .option("dbtable", "audit.step_runs")
+        .option("dbtable", "staging.spark_probe")
         .option("partitionColumn", "rows_out")
         .option("lowerBound", "0")
         .option("upperBound", "10")

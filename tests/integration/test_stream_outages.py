@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,9 @@ from olist_pipeline.config import Settings, load_settings
 from olist_pipeline.stream.topics import stream_spec
 from tests.integration.stream_support import (
     ConsumerProcess,
+    Feeder,
     end_offsets,
     prepare,
-    produce_events,
     replay_events,
     stored_ids,
     stored_offsets,
@@ -87,13 +86,10 @@ def _run_with_outage(
     migrate(settings)
     prepare(settings)
     events = [e for e in replay_events(700) if e.stream == "orders"]
-    produced: dict[str, Any] = {}
-
-    def producer() -> None:
-        produced["report"] = produce_events(settings, events, rate=600, seed=5, streams=("orders",))
-
-    thread = threading.Thread(target=producer)
-    thread.start()
+    # Fed until the service is back and the consumer stores again: the outage
+    # always meets a consumer with messages to write, however fast it is.
+    topic = stream_spec("orders").topic_name(settings)
+    feeder = Feeder(settings, events, rate=600).start()
     consumer = ConsumerProcess(
         settings, tmp_path, f"consumer-{service}", "--stream", "orders", "--batch-size", "100"
     )
@@ -101,27 +97,30 @@ def _run_with_outage(
         wait_until(lambda: len(stored_ids(settings, "orders")) > 200, 60, "first events stored")
         svc = stack.service(service)
         svc.stop()
-        time.sleep(2)
+        time.sleep(2)  # the outage's length: the consumer keeps polling or writing meanwhile
+        assert feeder.running, "the feeder stopped before the outage was over"
         svc.start()
-        thread.join(180)
-        expected = produced["report"].valid_ids["orders"]
+        after = sum(stored_offsets(settings, "orders").values())
         wait_until(
-            lambda: len(stored_ids(settings, "orders")) >= len(expected),
+            lambda: sum(stored_offsets(settings, "orders").values()) > after + 200,
             180,
-            "every event stored after the restart",
+            "the consumer storing again after the restart",
+        )
+        expected = feeder.stop()
+        # The feeder's later rounds resend events: done is the end of the topic.
+        wait_until(
+            lambda: stored_offsets(settings, "orders") == end_offsets(settings, topic),
+            180,
+            "every message stored after the restart",
         )
         assert consumer.proc.poll() is None, "the consumer died instead of recovering"
         assert consumer.terminate() == 0
     finally:
+        feeder.halt()
         consumer.ensure_stopped()
     ids = stored_ids(settings, "orders")
     assert len(ids) == len(set(ids)) and set(ids) == expected
-    topic = stream_spec("orders").topic_name(settings)
-    wait_until(
-        lambda: stored_offsets(settings, "orders") == end_offsets(settings, topic),
-        10,
-        "offsets at the end of the topic",
-    )
+    assert stored_offsets(settings, "orders") == end_offsets(settings, topic)
     return consumer
 
 

@@ -31,6 +31,7 @@ _LOCK_KEY = 0x0115_7A11
 GROUP_ROLES: dict[Role, str] = {
     Role.LOADER: "olist_loader",
     Role.TRANSFORMER: "olist_transformer",
+    Role.QUALITY: "olist_quality",
     Role.STREAM: "olist_stream",
     Role.READER: "olist_reader",
 }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from olist_pipeline.config import Settings
 from olist_pipeline.contracts.sources import TABLES
-from olist_pipeline.errors import UsageError
+from olist_pipeline.errors import EXIT_NOTHING_TO_DO, UsageError
 
 _EPILOG = """\
 Each file becomes one batch: a partition of raw.<table> attached in the same
@@ -19,6 +20,10 @@ file becomes a new batch; --replace reloads a loaded batch in one transaction.
 Malformed records go to audit.quarantine (reason, line, raw text); for every
 file source records = loaded rows + quarantined rows.
 
+A daily increment (--increment DIR, DIR named YYYY-MM-DD, as `olist data
+split` writes them) loads as batches named by the day, with the day recorded
+as their data interval in audit.batches; a missing DIR is nothing to do.
+
 exit codes:
   0  every file loaded (or was already loaded) and no row is quarantined
   3  finished, but some rows are quarantined (see audit.quarantine)
@@ -26,6 +31,7 @@ exit codes:
      the other files still load
   2  bad usage, or the only failures were usage problems (missing --source
      folder or source file, unknown table, a --batch-id holding other bytes)
+  5  --increment DIR does not exist: no data for that day, nothing loaded
 """
 
 
@@ -39,10 +45,19 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--source",
-        type=Path,
+        type=_optional_path,
         default=None,
         metavar="DIR",
-        help="folder holding the Olist CSV files (default: OLIST_DATA_DIR)",
+        help="folder holding the Olist CSV files (default: --increment, else OLIST_DATA_DIR); "
+        "an empty value means not given",
+    )
+    p.add_argument(
+        "--increment",
+        type=_optional_path,
+        default=None,
+        metavar="DIR",
+        help="a daily increment folder <landing>/YYYY-MM-DD: batches are named by the day "
+        "and a missing folder is nothing to do (exit 5); used when --source is not given",
     )
     p.add_argument(
         "--tables",
@@ -65,13 +80,46 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_ingest)
 
 
+def _optional_path(text: str) -> Path | None:
+    # Airflow renders an unset DAG param as "": that means "not given", not ".".
+    return Path(text) if text.strip() else None
+
+
+def increment_day(folder: Path) -> tuple[datetime, datetime]:
+    """The data interval [day, day + 1) of an increment folder named YYYY-MM-DD (UTC)."""
+    try:
+        day = date.fromisoformat(folder.name)
+    except ValueError:
+        raise UsageError(
+            f"--increment {folder}: the folder name is not a day (YYYY-MM-DD); point it at "
+            "<landing>/<day> as `olist data split` writes them"
+        ) from None
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from olist_pipeline.ingest.loader import ingest
     from olist_pipeline.logs import bind_context
 
-    source = args.source or settings.data_dir
+    interval = None
+    batch_id = args.batch_id
+    source = args.source
+    if source is None and args.increment is not None:
+        interval = increment_day(args.increment)
+        if not args.increment.is_dir():
+            print(
+                f"no increment for {args.increment.name}: {args.increment} does not exist; "
+                "nothing to ingest for this interval (exit 5, the task is skipped)"
+            )
+            return EXIT_NOTHING_TO_DO
+        source = args.increment
+        batch_id = batch_id or args.increment.name
+    source = source or settings.data_dir
     if source is None:
-        raise UsageError("no source folder: pass --source DIR or set OLIST_DATA_DIR")
+        raise UsageError(
+            "no source folder: pass --source DIR or --increment DIR, or set OLIST_DATA_DIR"
+        )
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -81,10 +129,11 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         Path(source),
         tables,
-        batch_id=args.batch_id,
+        batch_id=batch_id,
         run_id=args.run_id,
         replace=args.replace,
         workers=args.workers,
+        data_interval=interval,
     )
     print(
         f"{'table':<21} {'outcome':<8} {'source':>9} {'loaded':>9} {'quarant.':>8} "

@@ -138,6 +138,7 @@ def ingest(
     replace: bool = False,
     workers: int = 2,
     fast_path: bool = True,
+    data_interval: tuple[datetime, datetime] | None = None,
 ) -> IngestResult:
     """Load each table's source file from ``source`` into raw; never raises for bad data.
 
@@ -150,6 +151,8 @@ def ingest(
         replace: reload batches that already succeeded (a clean replace).
         workers: files loaded at the same time (one connection each).
         fast_path: False forces the per-record path (tests, benchmarks).
+        data_interval: the [start, end) the files hold (a daily increment),
+            recorded in ``audit.batches``.
 
     Returns:
         One outcome per file, in the order of ``tables``.
@@ -187,6 +190,7 @@ def ingest(
                 batch_id=batch_id,
                 replace=replace,
                 fast_path=fast_path,
+                data_interval=data_interval,
             )
             for c in order
         }
@@ -214,6 +218,7 @@ def load_file(
     batch_id: str | None = None,
     replace: bool = False,
     fast_path: bool = True,
+    data_interval: tuple[datetime, datetime] | None = None,
 ) -> FileOutcome:
     """Load one file as one batch; bad input becomes a failed outcome, never an exception."""
     with log_context(run_id=run_id, table=contract.table, source_file=contract.file_name):
@@ -229,7 +234,9 @@ def load_file(
             _check_header(path, contract)
             assert sha is not None and size is not None and bid is not None
             with log_context(batch_id=bid):
-                job = _Job(contract, path, bid, sha, size, run_id, replace, fast_path)
+                job = _Job(
+                    contract, path, bid, sha, size, run_id, replace, fast_path, data_interval
+                )
                 outcome = _load(settings, job)
         except (OlistError, psycopg.Error, OSError) as exc:
             bid = bid or f"{contract.table}-missing"
@@ -238,7 +245,9 @@ def load_file(
             seconds = time.monotonic() - t0
             log.error("batch_failed", batch_id=bid, error=message, seconds=round(seconds, 3))
             if not isinstance(exc, BatchConflictError):
-                job = _Job(contract, path, bid, sha, size, run_id, replace, fast_path)
+                job = _Job(
+                    contract, path, bid, sha, size, run_id, replace, fast_path, data_interval
+                )
                 _record_failure(settings, job, started, message, exc)
             return FileOutcome(
                 contract.table,
@@ -280,6 +289,7 @@ class _Job:
     run_id: str
     replace: bool
     fast_path: bool
+    data_interval: tuple[datetime, datetime] | None = None
 
 
 def _record_failure(
@@ -301,6 +311,7 @@ def _record_failure(
                 finished_at=datetime.now(UTC),
                 error=message,
                 detail={"error_type": type(exc).__name__},
+                data_interval=job.data_interval,
             )
         if kept:
             log.warning("failure_not_recorded_over_succeeded_batch", batch_id=job.batch_id)
@@ -381,6 +392,7 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
                 loaded_rows=loaded_rows,
                 quarantined_rows=quarantined,
                 detail=detail,
+                data_interval=job.data_interval,
             )
             t_commit = time.monotonic()
     seconds = time.monotonic() - t0

@@ -95,6 +95,8 @@ _COLUMNS = (
     "duration_ms",
     "error",
     "detail",
+    "data_interval_start",
+    "data_interval_end",
 )
 
 
@@ -118,6 +120,7 @@ def write_row(
     quarantined_rows: int | None = None,
     error: str | None = None,
     detail: dict[str, Any] | None = None,
+    data_interval: tuple[datetime, datetime] | None = None,
 ) -> bool:
     """Upsert the batch's manifest row. A failure never replaces a succeeded batch.
 
@@ -148,6 +151,7 @@ def write_row(
         max(int((finished_at - started_at).total_seconds() * 1000), 0),
         error,
         json.dumps(detail or {}),
+        *(data_interval or (None, None)),
     )
     query = sql.SQL(
         "INSERT INTO audit.batches ({cols}) VALUES ({vals})"

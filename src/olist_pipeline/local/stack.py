@@ -110,7 +110,12 @@ def _pid_alive(pid: int, marker: str) -> bool:
 
 
 def _kafka_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # One id in 64 would start with "-", which kafka-storage's argument parser
+    # reads as an option ("expected one argument"); Kafka's own generator
+    # skips those ids too.
+    while (cid := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))[0] == "-":
+        pass
+    return cid
 
 
 class PostgresService:

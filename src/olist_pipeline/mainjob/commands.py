@@ -35,6 +35,21 @@ def register(sub: Any) -> None:
     run.add_argument("--seed", type=int, default=None, help="seed of generated data (42)")
     run.add_argument("--report", type=Path, default=None, help="where to write the HTML report")
     run.add_argument(
+        "--increments",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run the daily DAG once per day folder of DIR (`olist data split` output), "
+        "oldest first, instead of one full load",
+    )
+    run.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --increments: only the first N days (default: all)",
+    )
+    run.add_argument(
         "--live",
         action="store_true",
         default=os.environ.get("LIVE", "") not in ("", "0"),
@@ -56,6 +71,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         new_run_id,
     )
 
+    if args.days is not None and args.increments is None:
+        from olist_pipeline.errors import UsageError
+
+        raise UsageError("--days needs --increments DIR (the day folders to run)")
     run_id = args.run_id or settings.run_id or new_run_id()
     log_file = settings.log_file or settings.local.logs_dir / f"{run_id}.log"
     # Quiet terminal: the JSON log goes to a file, the terminal shows steps.
@@ -73,6 +92,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         scale=args.scale if args.scale is not None else DEFAULT_SCALE,
         seed=args.seed if args.seed is not None else DEFAULT_SEED,
         report_path=args.report,
+        increments=args.increments,
+        days=args.days,
         live=args.live,
     )
     main_job(settings, opts, console)

@@ -4,7 +4,10 @@ Start the local stack, prepare data (generated at scale 0.1 unless
 OLIST_DATA_DIR points at real files), run ``olist_batch`` through Airflow,
 run the stream (producer + one consumer per stream) until the consumers
 have caught up, check batch/stream parity, write the HTML report and print
-a summary. Whatever this run started is stopped at the end unless KEEP=1.
+a summary. With ``increments`` (a folder written by ``olist data split``) the
+batch is the daily DAG run of each of the first ``days`` day folders, one by
+one, and the stream replays what those days hold. Whatever this run started
+is stopped at the end unless KEEP=1.
 Every step is idempotent, so re-running is safe.
 """
 
@@ -52,6 +55,8 @@ class RunOptions:
     scale: float = DEFAULT_SCALE
     seed: int = DEFAULT_SEED
     report_path: Path | None = None
+    increments: Path | None = None  # day folders (`olist data split`); None = one full load
+    days: int | None = None  # with increments: the first N days (None = all)
     live: bool = False  # also run the live sales Structured Streaming job
 
 
@@ -124,6 +129,27 @@ def prepare_data(settings: Settings, opts: RunOptions) -> tuple[Path, str]:
     return mixed, f"real files in {src}; generated: {', '.join(missing)}"
 
 
+def prepare_increments(settings: Settings, opts: RunOptions) -> tuple[list[Path], Path, str]:
+    """The day folders to run, the folder the stream replays (their union), the origin."""
+    from olist_pipeline.sources.split import collapse, split_days
+
+    assert opts.increments is not None
+    landing = opts.increments.resolve()
+    days = split_days(landing) if landing.is_dir() else []
+    if not days:
+        raise DataDirError(
+            f"--increments {opts.increments} holds no day folder (YYYY-MM-DD); write one with "
+            f"`olist data generate --split daily --out {opts.increments}` or `olist data split`"
+        )
+    if opts.days is not None:
+        if opts.days < 1:
+            raise UsageError("--days must be at least 1")
+        days = days[: opts.days]
+    union = collapse(days, settings.local.state_dir / "data" / f"increments-{opts.run_id}")
+    span = days[0].name if len(days) == 1 else f"{days[0].name}..{days[-1].name}"
+    return days, union, f"daily increments in {landing}: {len(days)} day(s), {span}"
+
+
 # ---- batch ------------------------------------------------------------------
 
 
@@ -141,10 +167,20 @@ def failed_checks(settings: Settings, run_id: str) -> list[str]:
     ]
 
 
-def run_batch(settings: Settings, run_id: str, data_dir: Path) -> list[dict[str, Any]]:
+def run_batch(
+    settings: Settings, run_id: str, data_dir: Path | None, *, day_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """One olist_batch run: of ``data_dir`` whole, or of the daily increment ``day_dir``."""
+    from datetime import date
+
     from olist_pipeline.pipeline.local_run import run_batch_dag
 
-    result = run_batch_dag(settings, run_id, data_dir)
+    if day_dir is not None:
+        result = run_batch_dag(
+            settings, run_id, day=date.fromisoformat(day_dir.name), landing_dir=day_dir.parent
+        )
+    else:
+        result = run_batch_dag(settings, run_id, data_dir)
     tasks = [
         {"task": t.task_id, "state": t.state, "tries": t.try_number, "seconds": t.duration_s}
         for t in result.tasks
@@ -165,6 +201,26 @@ def run_batch(settings: Settings, run_id: str, data_dir: Path) -> list[dict[str,
             f"see {result.log_file}"
         )
     return tasks
+
+
+def _prepare(settings: Settings, opts: RunOptions) -> tuple[list[Path], Path, str]:
+    """(day folders to run one by one or none, the folder the stream replays, origin)."""
+    if opts.increments is not None:
+        return prepare_increments(settings, opts)
+    data_dir, origin = prepare_data(settings, opts)
+    return [], data_dir, origin
+
+
+def _batch_steps(
+    settings: Settings, run_id: str, tracker: StepTracker, data_dir: Path, day_dirs: list[Path]
+) -> None:
+    runs: list[tuple[str, Path | None]] = [(f"Batch: olist_batch {d.name}", d) for d in day_dirs]
+    # One daily run per day, oldest first, all under the job's run id: each
+    # run's transforms replace the previous run's output with the larger raw.
+    for name, day_dir in runs or [("Batch: Airflow olist_batch", None)]:
+        with tracker.step(name) as step:
+            tasks = run_batch(settings, run_id, data_dir, day_dir=day_dir)
+            step.detail = f"{sum(t['state'] == 'success' for t in tasks)} tasks succeeded"
 
 
 # ---- stream -----------------------------------------------------------------
@@ -362,11 +418,9 @@ def main_job(settings: Settings, opts: RunOptions, console: Console) -> Any:
             applied = migrate(settings)
             step.detail = f"{len(applied)} migration(s) applied" if applied else "up to date"
         with tracker.step("Prepare data") as step:
-            data_dir, origin = prepare_data(settings, opts)
+            day_dirs, data_dir, origin = _prepare(settings, opts)
             step.detail = origin
-        with tracker.step("Batch: Airflow olist_batch") as step:
-            tasks = run_batch(settings, opts.run_id, data_dir)
-            step.detail = f"{sum(t['state'] == 'success' for t in tasks)} tasks succeeded"
+        _batch_steps(settings, opts.run_id, tracker, data_dir, day_dirs)
         produced, _ = run_stream(settings, opts.run_id, data_dir, log_path, tracker)
         if opts.live:
             run_live(settings, opts.run_id, log_path, tracker)

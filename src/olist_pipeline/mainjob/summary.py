@@ -83,8 +83,8 @@ def collect(
     steps: list[dict[str, Any]] | None = None,
 ) -> Summary:
     s = Summary(run_id=run_id, data_origin=data_origin, steps=list(steps or []))
-    # The transformer may read every layer (the reader role never sees raw).
-    with connect(settings, Role.TRANSFORMER) as conn:
+    # The quality role reads every layer and the audit trail (the reader never sees raw).
+    with connect(settings, Role.QUALITY) as conn:
         s.rows = table_rows(conn)
         q = conn.execute(
             "SELECT count(*) FROM audit.quarantine q"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,13 @@ def register(sub: Any) -> None:
         help="run the olist_batch DAG end to end on the local target (dag.test)",
     )
     rb.add_argument("--run-id", required=True, metavar="RID", help="key of the run's writes")
-    rb.add_argument("--data-dir", required=True, type=Path, metavar="DIR",
-                    help="folder of the Olist source CSV files")  # fmt: skip
+    src = rb.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data-dir", type=Path, metavar="DIR",
+                     help="a one-off load of this folder of all the Olist CSV files")  # fmt: skip
+    src.add_argument("--day", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                     help="the daily run of this day: ingests <landing>/<day>/")  # fmt: skip
+    rb.add_argument("--landing", type=Path, default=None, metavar="DIR",
+                    help="with --day: where the day folders are (OLIST_LANDING_DIR)")  # fmt: skip
     rb.add_argument("--airflow-home", type=Path, default=None,
                     help="metadata database and logs (default: <state dir>/airflow)")  # fmt: skip
     rb.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -39,6 +45,8 @@ def register(sub: Any) -> None:
     )
     render.add_argument("--dag", default="olist_batch", help="DAG id (default: olist_batch)")
     render.add_argument("--run-id", default="manual__example", help="run id to render with")
+    render.add_argument("--day", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                        help="day the rendered run's interval starts (2026-01-01)")  # fmt: skip
     render.set_defaults(func=_render)
 
 
@@ -46,7 +54,13 @@ def _run_batch(args: argparse.Namespace, settings: Settings) -> int:
     from olist_pipeline.pipeline.local_run import run_batch_dag
 
     result = run_batch_dag(
-        settings, args.run_id, args.data_dir, airflow_home=args.airflow_home, echo=not args.json
+        settings,
+        args.run_id,
+        args.data_dir,
+        day=args.day,
+        landing_dir=args.landing,
+        airflow_home=args.airflow_home,
+        echo=not args.json,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -90,6 +104,13 @@ def _render(args: argparse.Namespace, settings: Settings) -> int:
         from olist_pipeline.errors import UsageError
 
         raise UsageError(f"unknown DAG {args.dag!r}; known: {[p.dag_id for p in PIPELINES]}")
-    docs = [r.manifest for r in render_kind(pipeline, run_id=args.run_id)]
+    from olist_pipeline.pipeline.render import EXAMPLE_INTERVAL_START
+
+    start = (
+        datetime(args.day.year, args.day.month, args.day.day, tzinfo=UTC)
+        if args.day
+        else EXAMPLE_INTERVAL_START
+    )
+    docs = [r.manifest for r in render_kind(pipeline, run_id=args.run_id, interval_start=start)]
     print(yaml.safe_dump_all(docs, sort_keys=False), end="")
     return EXIT_OK

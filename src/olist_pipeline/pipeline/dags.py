@@ -25,6 +25,9 @@ from olist_pipeline.pipeline.definition import Kind, Pipeline, Step
 SPARK_CONN_ID = "olist_spark_local"
 # A fixed start date: a moving one (e.g. "now") makes the schedule unpredictable.
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+# DAGs that catch up on missed intervals start where the Olist data does (its first
+# order is of 2016-09-04); OLIST_BATCH_START_DATE moves it to the first day you land.
+CATCHUP_START_DATE = datetime(2016, 9, 1, tzinfo=UTC)
 
 
 def project_root() -> Path:
@@ -45,10 +48,36 @@ def spark_templates_dir() -> Path:
     return Path(configured) if configured else project_root() / "spark-apps" / "k8s"
 
 
-def default_data_dir(target: Target) -> str:
-    if target is Target.KIND:
-        return k8s.SOURCE_DATA_PATH
-    return os.environ.get("OLIST_DATA_DIR") or str(project_root() / ".local" / "data" / "olist")
+def default_landing_dir(target: Target) -> str:
+    """The landing folder of daily increments, as ``config.landing_dir`` resolves it."""
+    from olist_pipeline.config import landing_dir
+
+    state_dir = Path(os.environ.get("OLIST_STATE_DIR") or project_root() / ".local")
+    return str(landing_dir(os.environ, target, state_dir))
+
+
+def start_date(pipeline: Pipeline) -> datetime:
+    if not pipeline.catchup:
+        return START_DATE
+    configured = os.environ.get("OLIST_BATCH_START_DATE", "").strip()
+    if not configured:
+        return CATCHUP_START_DATE
+    try:
+        day = datetime.fromisoformat(configured)
+    except ValueError:
+        raise ValueError(
+            f"OLIST_BATCH_START_DATE={configured!r} is not a date; use YYYY-MM-DD"
+        ) from None
+    return day.replace(tzinfo=day.tzinfo or UTC)
+
+
+def schedule(pipeline: Pipeline) -> Any:
+    """The pipeline's schedule; a cron with data intervals as CronDataIntervalTimetable."""
+    if pipeline.schedule is None or not pipeline.data_intervals:
+        return pipeline.schedule
+    from airflow.sdk import CronDataIntervalTimetable
+
+    return CronDataIntervalTimetable(pipeline.schedule, timezone="UTC")
 
 
 # ---- macros: evaluated when a task renders its templates (run time) ----------
@@ -102,7 +131,11 @@ def _local_task(step: Step) -> Any:
 
         return PythonOperator(
             python_callable=run_olist,
-            op_kwargs={"argv": list(step.argv), "ok_exit_codes": list(step.ok_exit_codes)},
+            op_kwargs={
+                "argv": list(step.argv),
+                "ok_exit_codes": list(step.ok_exit_codes),
+                "skip_exit_codes": list(step.skip_exit_codes),
+            },
             **_common(step),
         )
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -226,6 +259,7 @@ def _kind_task(step: Step) -> Any:
         durable=True,
         startup_timeout_seconds=300,
         active_deadline_seconds=int(step.timeout.total_seconds()),
+        skip_on_exit_code=list(step.skip_exit_codes) or None,
         **_common(step),
     )
 
@@ -245,16 +279,22 @@ def build_dag(pipeline: Pipeline, target: Target | None = None) -> Any:
     }
     if any(s.needs_source_data for s in pipeline.steps):
         params["data_dir"] = Param(
-            default_data_dir(target),
+            "",
             type="string",
-            description="Folder of the Olist source CSV files to ingest.",
+            description="A one-off folder of all Olist source CSV files to ingest; "
+            "empty: the run's daily increment under landing_dir.",
+        )
+        params["landing_dir"] = Param(
+            default_landing_dir(target),
+            type="string",
+            description="Folder of daily increments; a run ingests <landing_dir>/<day>/.",
         )
     dag = DAG(
         dag_id=pipeline.dag_id,
         description=pipeline.description,
         doc_md=pipeline.doc_md,
-        schedule=pipeline.schedule,
-        start_date=START_DATE,
+        schedule=schedule(pipeline),
+        start_date=start_date(pipeline),
         catchup=pipeline.catchup,
         tags=set(pipeline.tags) | {f"target:{target.value}"},
         max_active_runs=pipeline.max_active_runs,

@@ -6,9 +6,11 @@ test proves they have the same task ids and edges.
 
 Commands are ``olist`` argv lists. They may hold Jinja placeholders that
 Airflow renders at run time: ``RUN_ID`` (the run's key: the ``run_id``
-param when a caller sets one, else Airflow's own run id) and ``DATA_DIR``
-(the folder of source CSV files, a DAG param). Every command is idempotent
-for a given run id, so a retry or a re-run of the same run changes nothing.
+param when a caller sets one, else Airflow's own run id), ``DATA_DIR`` (a
+one-off folder of all source CSV files, a DAG param, empty by default) and
+``INCREMENT_DIR`` (the run's data interval folder, ``<landing>/<day>``, read
+when ``DATA_DIR`` is empty). Every command is idempotent for a given run id,
+so a retry or a re-run of the same run changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from olist_pipeline.contracts.sources import TABLES
 # Rendered by Airflow at run time; never evaluated at parse time.
 RUN_ID = "{{ params.run_id or run_id }}"
 DATA_DIR = "{{ params.data_dir }}"
+# The day the run's data interval starts: a scheduled or backfilled run of a
+# daily DAG covers [day, day + 1).
+INCREMENT_DIR = "{{ params.landing_dir }}/{{ data_interval_start | ds }}"
 
 
 class Kind(enum.StrEnum):
@@ -74,6 +79,9 @@ class Step:
     timeout: timedelta = timedelta(minutes=30)
     # Exit codes that still count as success (3: finished with quarantined rows).
     ok_exit_codes: tuple[int, ...] = (0,)
+    # Exit codes that mark the task skipped (5: no increment for the interval);
+    # downstream tasks follow Airflow's skip semantics.
+    skip_exit_codes: tuple[int, ...] = ()
     # The step reads the source CSV folder (the cluster mounts it into the pod).
     needs_source_data: bool = False
     # Airflow trigger rule: "all_success", or "one_failed" for a step that
@@ -94,6 +102,9 @@ class Pipeline:
     tags: tuple[str, ...]
     steps: tuple[Step, ...]
     catchup: bool = False
+    # True: the schedule's cron makes data intervals (a run covers the previous
+    # period, and starts when it ends), not Airflow 3's default trigger timetable.
+    data_intervals: bool = False
     max_active_runs: int = 1
     # Whole-run timeout: the scheduler fails a run that takes longer.
     dagrun_timeout: timedelta = timedelta(hours=3)
@@ -130,7 +141,7 @@ def _gate(layer: str, after: tuple[str, ...]) -> Step:
         doc=f"Data-quality gate on {layer}: an error-severity failure stops the run (exit 4).",
         argv=("dq", "run", "--layer", layer, "--run-id", RUN_ID),
         upstream=after,
-        roles=(Role.TRANSFORMER,),
+        roles=(Role.QUALITY,),
         timeout=timedelta(minutes=15),
     )
 
@@ -149,12 +160,15 @@ def _spark(job: str, after: str, resources: Resources, doc: str) -> Step:
 
 
 def _ingest_argv(table: str) -> tuple[str, ...]:
-    # No --batch-id: ingest names a batch after the file's content hash, so a
-    # re-run (or the next day's run over unchanged files) is a no-op.
+    # A one-off DATA_DIR names its batches by content hash; an increment by its
+    # day (ingest derives --batch-id from the folder name). Either way a re-run
+    # of loaded bytes is a no-op, and a day without a folder exits 5 (skipped).
     return (
         "ingest",
         "--source",
         DATA_DIR,
+        "--increment",
+        INCREMENT_DIR,
         "--tables",
         table,
         "--run-id",
@@ -169,13 +183,14 @@ _INGEST = tuple(
     Step(
         task_id=f"ingest_{table}",
         kind=Kind.COMMAND,
-        doc=f"Load the {table} source file into raw.{table} (one content-addressed batch).",
+        doc=f"Load the {table} file of the run's day (or of params.data_dir) into raw.{table}.",
         argv=_ingest_argv(table),
         roles=(Role.LOADER,),
         resources=Resources(cpu="250m", memory="512Mi", memory_limit="1Gi"),
         retry=RetryPolicy(retries=3),
         timeout=timedelta(minutes=20),
         ok_exit_codes=(0, 3),  # quarantined rows are the raw gate's call, not a task failure
+        skip_exit_codes=(5,),
         needs_source_data=True,
     )
     for table in TABLES
@@ -212,10 +227,13 @@ BATCH = _check(
         doc_md="""\
 ### olist_batch
 
-Daily batch of the Olist platform, one run per logical date, keyed by the run id
-(`params.run_id` when given, else Airflow's run id).
+Daily batch of the Olist platform: one run per data interval (a UTC day), keyed by
+the run id (`params.run_id` when given, else Airflow's run id).
 
-1. `ingest_<table>`: every source file loaded in parallel into `raw` (one batch per run).
+1. `ingest_<table>`: the day's increment `<params.landing_dir>/<data_interval_start | ds>/`
+   loaded in parallel into `raw`, as batches named by the day; a day without a folder
+   skips the run (every task skipped, the run succeeds). `params.data_dir` set: that
+   folder of all files instead (a one-off full load, content-addressed batches).
 2. `dq_raw`: raw gate (row counts, quarantine, schema).
 3. `staging` (Spark) -> `dq_staging` -> `warehouse` (Spark) -> `dq_warehouse`
    -> `marts` (Spark) -> `dq_marts`: an error-severity failure stops the run.
@@ -224,9 +242,12 @@ Daily batch of the Olist platform, one run per logical date, keyed by the run id
 
 Every step is idempotent per run id: a retry or re-run replaces what the same run wrote.
 Target: `OLIST_ENV=local` (local operators) or `kind` (KubernetesPodOperator,
-SparkKubernetesOperator). Backfill with `airflow backfill create --dag-id olist_batch`.
+SparkKubernetesOperator). `catchup=True`: missed days run one by one, oldest first;
+backfill with `airflow backfill create --dag-id olist_batch --from-date D1 --to-date D2`.
 """,
-        schedule="0 3 * * *",
+        schedule="@daily",
+        catchup=True,
+        data_intervals=True,
         tags=("olist", "batch"),
         steps=(
             *_INGEST,
@@ -268,7 +289,7 @@ against the current state.
                 kind=Kind.COMMAND,
                 doc="Batch vs stream parity check for the run.",
                 argv=("parity", "run", "--run-id", RUN_ID),
-                roles=(Role.TRANSFORMER,),
+                roles=(Role.QUALITY,),
                 resources=Resources(cpu="100m", memory="256Mi", memory_limit="512Mi"),
                 timeout=timedelta(minutes=10),
             ),

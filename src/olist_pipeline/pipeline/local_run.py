@@ -1,6 +1,8 @@
 """Run a DAG of the local target end to end with ``dag.test()`` (what ``make run`` uses).
 
-``run_batch_dag(settings, run_id, data_dir)`` runs ``olist_batch`` through
+``run_batch_dag(settings, run_id, data_dir)`` (a one-off full folder) or
+``run_batch_dag(settings, run_id, day=D)`` (the daily increment of day D) runs
+``olist_batch`` through
 the real orchestration (dependencies, retries, callbacks, operators) against
 a SQLite metadata database under ``<state_dir>/airflow`` (git-ignored). The
 DAG runs in a child Python process: Airflow reads ``AIRFLOW_HOME`` and its
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "OLIST_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
         "OLIST_KAFKA_NAMESPACE": settings.kafka.namespace,
         "OLIST_STATE_DIR": str(settings.local.state_dir),
+        "OLIST_LANDING_DIR": str(settings.landing_dir),
         "OLIST_SPARK_MASTER": settings.spark.master,
         "OLIST_SPARK_DRIVER_MEMORY": settings.spark.driver_memory,
         "OLIST_SPARK_SHUFFLE_PARTITIONS": str(settings.spark.shuffle_partitions),
@@ -132,8 +136,13 @@ def run_dag(
     echo: bool = False,
     timeout_s: float = 3600,
     extra_env: dict[str, str] | None = None,
+    logical_date: datetime | None = None,
 ) -> DagRunResult:
-    """Run ``dag_id`` once with ``dag.test()`` in a child process; never raises on a failed run."""
+    """Run ``dag_id`` once with ``dag.test()`` in a child process; never raises on a failed run.
+
+    ``logical_date`` (default: now) decides the run's data interval: the last
+    complete interval before it, as for a manually triggered run.
+    """
     home = (airflow_home or default_airflow_home(settings)).resolve()
     dags = (dags_folder or default_dags_folder()).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -148,6 +157,8 @@ def run_dag(
         "--dag-id", dag_id, "--run-id", run_id, "--result", str(result_path),
         "--conf", json.dumps({"run_id": run_id, **(conf or {})}),
     ]  # fmt: skip
+    if logical_date is not None:
+        cmd += ["--logical-date", logical_date.isoformat()]
     log.info("dag_run_started", dag_id=dag_id, run_id=run_id, airflow_home=str(home))
     t0 = time.monotonic()
     proc: subprocess.Popen[str] | None = None
@@ -207,19 +218,43 @@ def _end(proc: subprocess.Popen[str]) -> None:
 def run_batch_dag(
     settings: Settings,
     run_id: str,
-    data_dir: Path | str,
+    data_dir: Path | str | None = None,
     *,
+    day: date | None = None,
+    landing_dir: Path | None = None,
     airflow_home: Path | None = None,
     echo: bool = False,
 ) -> DagRunResult:
-    """Run ``olist_batch`` end to end on the local target; check ``result.ok``."""
+    """Run ``olist_batch`` end to end on the local target; check ``result.ok``.
+
+    ``data_dir``: a one-off load of that whole folder. ``day``: the run of the
+    data interval [day, day + 1), ingesting ``<landing_dir>/<day>/`` (default
+    landing: ``settings.landing_dir``) as a scheduled or backfilled run would.
+    """
+    if (data_dir is None) == (day is None):
+        raise ValueError("run_batch_dag needs exactly one of data_dir and day")
+    if data_dir is not None:
+        return run_dag(
+            settings,
+            "olist_batch",
+            run_id,
+            {"data_dir": str(Path(data_dir).resolve())},
+            airflow_home=airflow_home,
+            echo=echo,
+        )
+    assert day is not None
+    landing = (landing_dir or settings.landing_dir).resolve()
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return run_dag(
         settings,
         "olist_batch",
         run_id,
-        {"data_dir": str(Path(data_dir).resolve())},
+        {"data_dir": "", "landing_dir": str(landing)},
         airflow_home=airflow_home,
         echo=echo,
+        # dag.test() gives a manual run the interval that ended before its
+        # logical date: the end of the day makes it exactly [day, day + 1).
+        logical_date=start + timedelta(days=1),
     )
 
 
@@ -238,6 +273,7 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--conf", default="{}")
     parser.add_argument("--result", required=True)
+    parser.add_argument("--logical-date", default=None)
     args = parser.parse_args(argv)
 
     _migrate_metadata_db()
@@ -248,7 +284,10 @@ def _child(argv: list[str]) -> int:
         print(f"DAG {args.dag_id} not found; import errors: {bag.import_errors}", flush=True)
         return 2
     dag = bag.dags[args.dag_id]
-    dr = dag.test(run_conf=json.loads(args.conf))
+    kwargs: dict[str, Any] = {}
+    if args.logical_date:
+        kwargs["logical_date"] = datetime.fromisoformat(args.logical_date)
+    dr = dag.test(run_conf=json.loads(args.conf), **kwargs)
     tasks = []
     for ti in sorted(dr.get_task_instances(), key=lambda t: (t.start_date is None, t.start_date)):
         start, end = ti.start_date, ti.end_date

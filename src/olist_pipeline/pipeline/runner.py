@@ -44,9 +44,11 @@ def venv_bin() -> str:
     return str(Path(sys.executable).parent)
 
 
-def run_olist(argv: Sequence[str], ok_exit_codes: Sequence[int] = (0,)) -> int:
+def run_olist(
+    argv: Sequence[str], ok_exit_codes: Sequence[int] = (0,), skip_exit_codes: Sequence[int] = ()
+) -> int:
     """Run ``olist <argv>``, stream its output to the task log, map its exit code."""
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
     cmd = [olist_executable(), *argv]
     env = dict(os.environ)
@@ -60,6 +62,9 @@ def run_olist(argv: Sequence[str], ok_exit_codes: Sequence[int] = (0,)) -> int:
         # print() lands in the Airflow task log in both in-process and worker runs.
         print(line.rstrip("\n"), flush=True)
     code = proc.wait()
+    if code in skip_exit_codes:
+        # The command printed why (e.g. no increment for the interval).
+        raise AirflowSkipException(f"`olist {' '.join(argv)}` had nothing to do (exit {code})")
     if code in ok_exit_codes:
         if code != 0:
             log.warning("olist_command_finished_with_warning", argv=list(argv), exit_code=code)

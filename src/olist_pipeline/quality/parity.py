@@ -251,7 +251,7 @@ def run_parity(
     from olist_pipeline.quality.runner import fresh_registry, push
 
     t0 = time.monotonic()
-    with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
+    with connect(settings, Role.QUALITY, autocommit=True) as conn:
         batch = _fetch(conn, BATCH_SQL)
         stream = _fetch(conn, STREAM_SQL)
         rows, first, last = compare(

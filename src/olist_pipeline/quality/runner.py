@@ -20,7 +20,7 @@ import psycopg
 from prometheus_client import CollectorRegistry
 
 from olist_pipeline.config import Role, Settings
-from olist_pipeline.db import connect
+from olist_pipeline.db import audit, connect
 from olist_pipeline.logs import get_logger
 from olist_pipeline.observability.metrics import metric
 from olist_pipeline.quality.model import Check, CheckResult, error_result, result_for
@@ -114,30 +114,20 @@ def _step_run(
 ) -> None:
     step = f"dq.{layer}"
     if report_ is None:
-        conn.execute(
-            "INSERT INTO audit.step_runs (run_id, step, status) VALUES (%s, %s, 'running')"
-            " ON CONFLICT (run_id, step) DO UPDATE SET status = 'running', started_at = now(),"
-            " finished_at = NULL, attempt = audit.step_runs.attempt + 1",
-            (run_id, step),
-        )
+        audit.step_started(conn, run_id, step)
         return
-    import json
-
     detail = {
         "checks": len(report_.results),
         "failed_errors": len(report_.blocking),
         "failed_warnings": len(report_.warnings),
     }
-    conn.execute(
-        "UPDATE audit.step_runs SET status = %s, finished_at = now(), rows_out = %s,"
-        " detail = %s::jsonb WHERE run_id = %s AND step = %s",
-        (
-            "succeeded" if report_.passed else "failed",
-            len(report_.results),
-            json.dumps(detail),
-            run_id,
-            step,
-        ),
+    audit.step_finished(
+        conn,
+        run_id,
+        step,
+        "succeeded" if report_.passed else "failed",
+        rows_out=len(report_.results),
+        detail=detail,
     )
 
 
@@ -209,7 +199,7 @@ def push(
 def run_layer(settings: Settings, layer: str, run_id: str) -> LayerReport:
     """Run, record and publish every check of ``layer``; the caller decides the exit code."""
     t0 = time.monotonic()
-    with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
+    with connect(settings, Role.QUALITY, autocommit=True) as conn:
         conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
         _step_run(conn, run_id, layer, None)
         try:
@@ -219,11 +209,7 @@ def run_layer(settings: Settings, layer: str, run_id: str) -> LayerReport:
         except BaseException:
             # Best effort: the original error is what the caller must see.
             with contextlib.suppress(psycopg.Error):
-                conn.execute(
-                    "UPDATE audit.step_runs SET status = 'failed', finished_at = now()"
-                    " WHERE run_id = %s AND step = %s",
-                    (run_id, f"dq.{layer}"),
-                )
+                audit.step_finished(conn, run_id, f"dq.{layer}", "failed")
             raise
         report_ = LayerReport(layer, run_id, tuple(results), time.monotonic() - t0)
         _step_run(conn, run_id, layer, report_)

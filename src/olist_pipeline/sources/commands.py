@@ -10,6 +10,11 @@ from typing import Any
 from olist_pipeline.config import Settings
 from olist_pipeline.errors import EXIT_FAILURE, EXIT_OK
 
+_START_HELP = (
+    "with a split: an initial load; everything known by the end of this day lands in its "
+    "folder (newest version per key), daily folders follow (default: the data's first day)"
+)
+
 
 def register(sub: Any) -> None:
     data = sub.add_parser("data", help="Olist source files: generate synthetic data, profile")
@@ -27,7 +32,7 @@ def register(sub: Any) -> None:
         "--out",
         type=Path,
         default=None,
-        help="output folder (default: <state dir>/data/generated-scale<S>-seed<N>)",
+        help="output folder (default: <state dir>/data/generated-scale<S>-seed<N>[-daily])",
     )
     gen.add_argument("--no-quirks", action="store_true", help="clean data: switch every quirk off")
     gen.add_argument(
@@ -38,7 +43,28 @@ def register(sub: Any) -> None:
         help="switch one quirk off (repeatable); `--list-quirks` names them",
     )
     gen.add_argument("--list-quirks", action="store_true", help="print the quirk names and exit")
+    gen.add_argument(
+        "--split",
+        choices=("daily",),
+        default=None,
+        help="write daily increments instead: one folder per day, OUT/YYYY-MM-DD/ "
+        "(see `olist data split`)",
+    )
+    gen.add_argument("--start", default=None, metavar="YYYY-MM-DD", help=_START_HELP)
     gen.set_defaults(func=_generate)
+
+    spl = dsub.add_parser(
+        "split",
+        help="split a folder of Olist files into daily increments OUT/YYYY-MM-DD/",
+        description="Write one folder per day holding, in the source's file format, the rows "
+        "that became known that day (new orders with items and payments, later versions of "
+        "an order when its status changes, reviews when answered, customers, sellers and "
+        "products when first seen; geolocation and the translation in the first folder).",
+    )
+    spl.add_argument("src", type=Path, help="folder holding the 9 Olist CSV files")
+    spl.add_argument("--out", type=Path, required=True, help="folder of the day folders")
+    spl.add_argument("--start", default=None, metavar="YYYY-MM-DD", help=_START_HELP)
+    spl.set_defaults(func=_split)
 
     prof = dsub.add_parser(
         "profile",
@@ -67,6 +93,10 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     quirks = (Quirks.none() if args.no_quirks else Quirks()).without(*args.without_quirk)
     out = args.out or generated_dir(settings, args.scale, args.seed)
+    if args.split:
+        # Never the full data set's cache folder: the day folders get their own.
+        out = args.out or out.with_name(f"{out.name}-{args.split}")
+        return _generate_split(out, args.scale, args.seed, quirks, args.start)
     result = generate(out, scale=args.scale, seed=args.seed, quirks=quirks)
     on = [name for name in Quirks.names() if getattr(quirks, name)]
     write_marker(out, args.scale, args.seed, result.rows, quirks=on)
@@ -77,6 +107,40 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         f"wrote {total:,} rows to {out} in {result.seconds:.1f}s "
         f"({total / max(result.seconds, 1e-9):,.0f} rows/s); quirks: "
         f"{'all' if len(on) == len(Quirks.names()) else ', '.join(on) or 'none'}"
+    )
+    return EXIT_OK
+
+
+def _generate_split(out: Path, scale: float, seed: int, quirks: Any, start: str | None) -> int:
+    import shutil
+
+    from olist_pipeline.sources.generator import generate
+
+    # The whole data set first (constant memory), then split; the full copy is scratch.
+    full = out.resolve().with_name(f".{out.name}.full")
+    shutil.rmtree(full, ignore_errors=True)
+    try:
+        generate(full, scale=scale, seed=seed, quirks=quirks)
+        return _report_split(full, out, start)
+    finally:
+        shutil.rmtree(full, ignore_errors=True)
+
+
+def _split(args: argparse.Namespace, settings: Settings) -> int:
+    return _report_split(args.src, args.out, args.start)
+
+
+def _report_split(src: Path, out: Path, start: str | None = None) -> int:
+    from olist_pipeline.sources.split import split
+
+    result = split(src, out, start)
+    total = sum(sum(d.values()) for d in result.rows.values())
+    for table, per_day in result.rows.items():
+        print(f"{table:<22} {sum(per_day.values()):>10,}")
+    print(
+        f"wrote {total:,} rows in {len(result.days)} day folders "
+        f"({result.days[0]} .. {result.days[-1]}) to {out} in {result.seconds:.1f}s; "
+        f"{result.extra_versions:,} later order versions"
     )
     return EXIT_OK
 

@@ -13,7 +13,6 @@ the same rows.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from olist_pipeline.config import Role, Settings
-from olist_pipeline.db import connect
+from olist_pipeline.db import audit, connect
 from olist_pipeline.errors import OlistError
 from olist_pipeline.logs import get_logger
 from olist_pipeline.transform.rules import run_table
@@ -244,16 +243,7 @@ def step_run(settings: Settings, run_id: str, step: str) -> Iterator[dict[str, A
     The caller fills the yielded dict (rows_in, rows_out, detail).
     """
     with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
-        conn.execute(
-            """
-            INSERT INTO audit.step_runs (run_id, step, status)
-            VALUES (%s, %s, 'running')
-            ON CONFLICT (run_id, step) DO UPDATE
-               SET status = 'running', attempt = audit.step_runs.attempt + 1,
-                   started_at = now(), finished_at = NULL, detail = '{}'::jsonb
-            """,
-            (run_id, step),
-        )
+        audit.step_started(conn, run_id, step)
     out: dict[str, Any] = {"rows_in": None, "rows_out": None, "detail": {}}
     status = "failed"
     try:
@@ -264,17 +254,14 @@ def step_run(settings: Settings, run_id: str, step: str) -> Iterator[dict[str, A
         raise
     finally:
         with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
-            conn.execute(
-                "UPDATE audit.step_runs SET status = %s, finished_at = now(), rows_in = %s,"
-                " rows_out = %s, detail = %s::jsonb WHERE run_id = %s AND step = %s",
-                (
-                    status,
-                    out["rows_in"],
-                    out["rows_out"],
-                    json.dumps(out["detail"], default=str),
-                    run_id,
-                    step,
-                ),
+            audit.step_finished(
+                conn,
+                run_id,
+                step,
+                status,
+                rows_in=out["rows_in"],
+                rows_out=out["rows_out"],
+                detail=out["detail"],
             )
 
 
