@@ -28,7 +28,7 @@ from olist_pipeline.contracts.sources import CONTRACTS
 from olist_pipeline.db import connect
 from olist_pipeline.errors import EXIT_GATE_FAILED, OlistError, UsageError
 from olist_pipeline.logs import get_logger
-from olist_pipeline.mainjob.steps import StepTracker
+from olist_pipeline.mainjob.steps import StepHandle, StepTracker
 
 log = get_logger(__name__)
 
@@ -140,10 +140,16 @@ def failed_checks(settings: Settings, run_id: str) -> list[str]:
     ]
 
 
-def run_batch(settings: Settings, run_id: str, data_dir: Path) -> list[dict[str, Any]]:
-    from olist_pipeline.pipeline.local_run import run_batch_dag
+def run_batch(
+    settings: Settings, run_id: str, data_dir: Path, step: StepHandle | None = None
+) -> list[dict[str, Any]]:
+    from olist_pipeline.pipeline.local_run import DagProgress, run_batch_dag
 
-    result = run_batch_dag(settings, run_id, data_dir)
+    def show(p: DagProgress) -> None:
+        if step is not None:
+            step.status(p.line(), key=(p.done, p.running))
+
+    result = run_batch_dag(settings, run_id, data_dir, on_progress=show)
     tasks = [
         {"task": t.task_id, "state": t.state, "tries": t.try_number, "seconds": t.duration_s}
         for t in result.tasks
@@ -336,7 +342,7 @@ def main_job(settings: Settings, opts: RunOptions, console: Console) -> Any:
             data_dir, origin = prepare_data(settings, opts)
             step.detail = origin
         with tracker.step("Batch: Airflow olist_batch") as step:
-            tasks = run_batch(settings, opts.run_id, data_dir)
+            tasks = run_batch(settings, opts.run_id, data_dir, step)
             step.detail = f"{sum(t['state'] == 'success' for t in tasks)} tasks succeeded"
         produced, _ = run_stream(settings, opts.run_id, data_dir, log_path, tracker)
         with tracker.step("Batch/stream parity") as step:
