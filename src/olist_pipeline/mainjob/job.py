@@ -31,7 +31,7 @@ from olist_pipeline.contracts.sources import CONTRACTS
 from olist_pipeline.db import connect
 from olist_pipeline.errors import EXIT_GATE_FAILED, OlistError, UsageError
 from olist_pipeline.logs import get_logger
-from olist_pipeline.mainjob.steps import StepTracker
+from olist_pipeline.mainjob.steps import StepHandle, StepTracker
 
 log = get_logger(__name__)
 
@@ -168,19 +168,32 @@ def failed_checks(settings: Settings, run_id: str) -> list[str]:
 
 
 def run_batch(
-    settings: Settings, run_id: str, data_dir: Path | None, *, day_dir: Path | None = None
+    settings: Settings,
+    run_id: str,
+    data_dir: Path | None,
+    step: StepHandle | None = None,
+    *,
+    day_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """One olist_batch run: of ``data_dir`` whole, or of the daily increment ``day_dir``."""
     from datetime import date
 
-    from olist_pipeline.pipeline.local_run import run_batch_dag
+    from olist_pipeline.pipeline.local_run import DagProgress, run_batch_dag
+
+    def show(p: DagProgress) -> None:
+        if step is not None:
+            step.status(p.line(), key=(p.done, p.running))
 
     if day_dir is not None:
         result = run_batch_dag(
-            settings, run_id, day=date.fromisoformat(day_dir.name), landing_dir=day_dir.parent
+            settings,
+            run_id,
+            day=date.fromisoformat(day_dir.name),
+            landing_dir=day_dir.parent,
+            on_progress=show,
         )
     else:
-        result = run_batch_dag(settings, run_id, data_dir)
+        result = run_batch_dag(settings, run_id, data_dir, on_progress=show)
     tasks = [
         {"task": t.task_id, "state": t.state, "tries": t.try_number, "seconds": t.duration_s}
         for t in result.tasks
@@ -219,7 +232,7 @@ def _batch_steps(
     # run's transforms replace the previous run's output with the larger raw.
     for name, day_dir in runs or [("Batch: Airflow olist_batch", None)]:
         with tracker.step(name) as step:
-            tasks = run_batch(settings, run_id, data_dir, day_dir=day_dir)
+            tasks = run_batch(settings, run_id, data_dir, step, day_dir=day_dir)
             step.detail = f"{sum(t['state'] == 'success' for t in tasks)} tasks succeeded"
 
 

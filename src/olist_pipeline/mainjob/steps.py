@@ -54,7 +54,12 @@ class StepTracker:
             console=self.console,
             transient=True,
         )
-        handle = StepHandle(progress, progress.add_task(name, total=total, note=""))
+        handle = StepHandle(
+            progress,
+            progress.add_task(name, total=total, note=""),
+            console=self.console,
+            name=name,
+        )
         t0 = time.monotonic()
         log.info("step_started", step=name)
         try:
@@ -83,6 +88,20 @@ class StepHandle:
     progress: Progress
     task: TaskID
     detail: str = ""
+    console: Console | None = None
+    name: str = ""
+    _last_status: object = None
+
+    def status(self, text: str, key: object = None) -> None:
+        """What the step is doing now: the live line in a terminal; piped, a plain
+        line each time ``key`` (default: the text) changes."""
+        if self.console is not None and self.console.is_terminal:
+            self.progress.update(self.task, note=text)
+            return
+        key = text if key is None else key
+        if key != self._last_status and self.console is not None:
+            self._last_status = key
+            self.console.print(f"  {self.name}: {text}", highlight=False)
 
     def advance(self, n: int = 1) -> None:
         self.progress.advance(self.task, n)

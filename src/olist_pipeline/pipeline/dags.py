@@ -151,6 +151,7 @@ def _local_task(step: Step) -> Any:
         conf={
             # Loopback only, no UI port: the local target never listens beyond 127.0.0.1.
             "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.driver.host": "127.0.0.1",
             "spark.pyspark.python": "{{ olist_python() }}",

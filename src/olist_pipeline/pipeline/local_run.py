@@ -19,7 +19,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -67,6 +69,80 @@ class DagRunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DagProgress:
+    """Where a running DAG run is: tasks done (any final state) of all, and what runs."""
+
+    done: int
+    total: int
+    running: tuple[str, ...]
+    elapsed_s: float
+
+    def line(self) -> str:
+        what = ", ".join(self.running) if self.running else "scheduling"
+        return f"{what} ({self.done}/{self.total} done, {self.elapsed_s:.0f}s)"
+
+
+FINAL_STATES = ("success", "failed", "skipped", "upstream_failed", "removed")
+
+
+def last_run_row(db: Path) -> int:
+    """The highest dag_run row id so far (0 without a database yet)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            row = conn.execute("SELECT max(id) FROM dag_run").fetchone()
+    except sqlite3.Error:
+        return 0
+    return int(row[0] or 0) if row else 0
+
+
+def read_progress(db: Path, dag_id: str, after_row: int) -> tuple[int, int, tuple[str, ...]]:
+    """(done, total, running task ids) of the newest run of ``dag_id`` created after ``after_row``.
+
+    Read from the run's own metadata database (SQLite), read-only; an empty
+    answer while the run is being created.
+    """
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            row = conn.execute(
+                "SELECT run_id FROM dag_run WHERE dag_id = ? AND id > ? ORDER BY id DESC LIMIT 1",
+                (dag_id, after_row),
+            ).fetchone()
+            if row is None:
+                return 0, 0, ()
+            tis = conn.execute(
+                "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
+                (dag_id, row[0]),
+            ).fetchall()
+    except sqlite3.Error:  # locked or not created yet: the next poll will tell
+        return 0, 0, ()
+    done = sum(1 for _, st in tis if st in FINAL_STATES)
+    running = tuple(sorted(t for t, st in tis if st == "running"))
+    return done, len(tis), running
+
+
+def _watch(
+    db: Path,
+    dag_id: str,
+    *,
+    after_row: int,
+    t0: float,
+    on_progress: Callable[[DagProgress], None],
+    stop: threading.Event,
+) -> None:
+    last: tuple[int, int, tuple[str, ...]] | None = None
+    while not stop.wait(1.0):
+        now = read_progress(db, dag_id, after_row)
+        if now[1] and now != last:
+            last = now
+        if last is not None:
+            on_progress(DagProgress(last[0], last[1], last[2], time.monotonic() - t0))
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -137,11 +213,13 @@ def run_dag(
     timeout_s: float = 3600,
     extra_env: dict[str, str] | None = None,
     logical_date: datetime | None = None,
+    on_progress: Callable[[DagProgress], None] | None = None,
 ) -> DagRunResult:
     """Run ``dag_id`` once with ``dag.test()`` in a child process; never raises on a failed run.
 
     ``logical_date`` (default: now) decides the run's data interval: the last
     complete interval before it, as for a manually triggered run.
+    ``on_progress`` is called about once a second while the run goes on.
     """
     home = (airflow_home or default_airflow_home(settings)).resolve()
     dags = (dags_folder or default_dags_folder()).resolve()
@@ -162,6 +240,21 @@ def run_dag(
     log.info("dag_run_started", dag_id=dag_id, run_id=run_id, airflow_home=str(home))
     t0 = time.monotonic()
     proc: subprocess.Popen[str] | None = None
+    stop = threading.Event()
+    if on_progress is not None:
+        db = home / "airflow.db"
+        threading.Thread(
+            target=_watch,
+            args=(db, dag_id),
+            kwargs={
+                "after_row": last_run_row(db),
+                "t0": t0,
+                "on_progress": on_progress,
+                "stop": stop,
+            },
+            name="dag-progress",
+            daemon=True,
+        ).start()
     try:
         with log_file.open("w", encoding="utf-8") as out:
             # Own session: if the caller is interrupted, the run and its Spark JVMs
@@ -182,6 +275,7 @@ def run_dag(
             _end(proc)
         raise
     finally:
+        stop.set()
         result_path.unlink(missing_ok=True)
     if code != 0 or not text:
         raise DagRunFailed(
@@ -224,6 +318,7 @@ def run_batch_dag(
     landing_dir: Path | None = None,
     airflow_home: Path | None = None,
     echo: bool = False,
+    on_progress: Callable[[DagProgress], None] | None = None,
 ) -> DagRunResult:
     """Run ``olist_batch`` end to end on the local target; check ``result.ok``.
 
@@ -241,6 +336,7 @@ def run_batch_dag(
             {"data_dir": str(Path(data_dir).resolve())},
             airflow_home=airflow_home,
             echo=echo,
+            on_progress=on_progress,
         )
     assert day is not None
     landing = (landing_dir or settings.landing_dir).resolve()
@@ -255,6 +351,7 @@ def run_batch_dag(
         # dag.test() gives a manual run the interval that ended before its
         # logical date: the end of the day makes it exactly [day, day + 1).
         logical_date=start + timedelta(days=1),
+        on_progress=on_progress,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,57 @@ log = get_logger(__name__)
 
 class TransformError(OlistError):
     """A transform step could not finish; nothing was published."""
+
+
+def copy_into(df: DataFrame, dsn: str, qualified: str, cols: list[str], *, partitions: int) -> int:
+    """Stream ``df`` into ``qualified`` with PostgreSQL COPY; returns the rows written.
+
+    Each Spark task turns its Arrow batches into CSV (pyarrow, in C) and feeds
+    them to one ``COPY ... FROM STDIN`` over its own connection, committed when
+    the task's rows are all in: one round trip per batch instead of a
+    multi-row INSERT per 10k rows through the JDBC driver (the JDBC write was
+    most of each layer's time). It runs where the tasks run, so on the cluster
+    the executors write straight to the database, and the row count comes
+    back with the tasks' results (no count query afterwards).
+
+    The CSV forms match COPY's: NULL is an empty unquoted field, text is
+    always quoted (so an empty string stays one), doubles are written in
+    their shortest round-trip form, timestamps with microseconds.
+    """
+    schema, table = qualified.split(".", 1)
+    copy_sql = (
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)")
+        .format(sql.Identifier(schema, table), sql.SQL(", ").join(map(sql.Identifier, cols)))
+        .as_string()
+    )
+
+    def write(batches: Iterator[Any]) -> Iterator[Any]:
+        import io
+        import itertools
+
+        import psycopg
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        options = pa_csv.WriteOptions(include_header=False)
+        n = 0
+        first = next(batches, None)
+        if first is not None:
+            with (
+                psycopg.connect(dsn, application_name="olist-transformer-copy") as conn,
+                conn.cursor() as cur,
+                cur.copy(copy_sql) as copy,
+            ):
+                for batch in itertools.chain((first,), batches):
+                    buf = io.BytesIO()
+                    pa_csv.write_csv(batch, buf, options)
+                    copy.write(buf.getbuffer())
+                    n += batch.num_rows
+        yield pa.RecordBatch.from_pydict({"rows": [n]}, schema=pa.schema([("rows", pa.int64())]))
+
+    # coalesce never adds partitions: a small table keeps its one or two writers.
+    written = df.coalesce(partitions).mapInArrow(write, "rows long").collect()
+    return int(sum(r["rows"] for r in written))
 
 
 def read_table(
@@ -66,6 +118,24 @@ def read_table(
 def read_raw(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
     """Every batch of ``raw.<table>`` (all text + lineage), read in parallel."""
     return read_table(spark, settings, f"raw.{table}", parallel_on="_row_number")
+
+
+@dataclass
+class Layer:
+    """A layer just published, as the DataFrames that were written.
+
+    The next layer built in the same Spark session (``olist transform all``)
+    reads these instead of reading the tables back over JDBC. ``cached`` holds
+    what the layer keeps in Spark's cache for that; ``release()`` drops it.
+    """
+
+    frames: dict[str, DataFrame]
+    cached: list[DataFrame] = field(default_factory=list)
+
+    def release(self) -> None:
+        for df in self.cached:
+            df.unpersist()
+        self.cached.clear()
 
 
 class LayerWriter:
@@ -114,21 +184,13 @@ class LayerWriter:
         # Listed before the write, so a failed write's run table is dropped too.
         with self._lock:
             self.written.append(table)
-        opts = jdbc_options(self.settings, Role.TRANSFORMER)
-        # One multi-row INSERT per batch instead of one statement per row.
-        opts["url"] = opts["url"] + "?reWriteBatchedInserts=true"
-        (
-            df.select(*cols)
-            .write.format("jdbc")
-            .options(**opts)
-            .option("dbtable", f"{self.schema}.{scratch_name}")
-            .option("numPartitions", str(max(1, self.settings.spark.shuffle_partitions // 2)))
-            .mode("append")
-            .save()
+        count = copy_into(
+            df.select(*cols),
+            self.settings.postgres.dsn(Role.TRANSFORMER),
+            f"{self.schema}.{scratch_name}",
+            cols,
+            partitions=max(1, self.settings.spark.shuffle_partitions // 2),
         )
-        with connect(self.settings, Role.TRANSFORMER, autocommit=True) as conn:
-            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(scratch)).fetchone()
-        count = int(row[0]) if row else 0
         self.rows[table] = count
         log.info("run_table_written", table=f"{self.schema}.{table}", rows=count)
         return count

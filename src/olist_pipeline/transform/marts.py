@@ -44,7 +44,13 @@ from typing import TYPE_CHECKING
 
 from olist_pipeline.analytics.rfm import EXCLUDED_STATUSES, FALLBACK_SEGMENT, SEGMENT_RULES
 from olist_pipeline.config import Settings
-from olist_pipeline.transform.io import LayerWriter, Stats, read_table, record_stats, step_run
+from olist_pipeline.transform.io import (
+    LayerWriter,
+    Stats,
+    read_table,
+    record_stats,
+    step_run,
+)
 from olist_pipeline.transform.rules import UNKNOWN_KEY
 
 if TYPE_CHECKING:
@@ -369,7 +375,13 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
     """Build the marts from the warehouse and publish them as one swap."""
     from olist_pipeline.transform.spark import spark_session
 
-    spark = spark or spark_session(settings, f"olist-marts-{run_id}")
+    return build_and_publish(
+        settings, run_id, spark or spark_session(settings, f"olist-marts-{run_id}")
+    )
+
+
+def build_and_publish(settings: Settings, run_id: str, spark: SparkSession) -> Stats:
+    """Build the marts from the warehouse tables and publish them."""
     with step_run(settings, run_id, "transform.marts") as step:
         writer = LayerWriter(settings, "marts", run_id)
         try:

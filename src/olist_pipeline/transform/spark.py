@@ -7,6 +7,8 @@ and the jar is baked into the image (OLIST_JDBC_JAR).
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from olist_pipeline.config import Role, Settings, Target
@@ -21,6 +23,10 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
     builder = SparkSession.builder.appName(app_name)
     if settings.target is Target.LOCAL:
         from olist_pipeline.local import jars
+
+        # Python workers (the COPY writer) need this interpreter's packages;
+        # PySpark reads the variable when the context starts.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
         builder = (
             builder.master(settings.spark.master)
@@ -47,6 +53,8 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
         builder.config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "true")
+        # The `[Stage 81:> (0 + 2) / 2]` bars would overwrite our own output.
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     # Spark's WARN chatter (e.g. global windows for surrogate keys) drowns our JSON log.

@@ -35,7 +35,15 @@ from olist_pipeline.config import Settings
 from olist_pipeline.contracts.sources import CONTRACTS, Column, LogicalType, SourceContract
 from olist_pipeline.logs import get_logger
 from olist_pipeline.transform import expressions as X
-from olist_pipeline.transform.io import LayerWriter, Stats, as_stats, read_raw, record_stats
+from olist_pipeline.transform.io import (
+    Layer,
+    LayerWriter,
+    Stats,
+    as_stats,
+    read_raw,
+    record_stats,
+    step_run,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -81,8 +89,13 @@ def _typed(c: Column) -> tuple[SparkColumn, bool]:
     return value, True
 
 
-def stage(raw: DataFrame, contract: SourceContract) -> tuple[DataFrame, dict[str, Any]]:
-    """Typed, flagged, de-duplicated rows of one table, and its stats."""
+def stage(
+    raw: DataFrame, contract: SourceContract, cached: list[DataFrame] | None = None
+) -> tuple[DataFrame, dict[str, Any]]:
+    """Typed, flagged, de-duplicated rows of one table, and its stats.
+
+    The returned rows are read from a cached frame, appended to ``cached``.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -132,6 +145,7 @@ def stage(raw: DataFrame, contract: SourceContract) -> tuple[DataFrame, dict[str
         .when(F.row_number().over(order) == 1, "kept")
         .otherwise("duplicate"),
     ).cache()
+    (cached if cached is not None else []).append(df)
 
     money = [c.name for c in contract.columns if c.type is LogicalType.MONEY]
     kept = F.col("_status") == "kept"
@@ -189,12 +203,12 @@ def _order_flags(df: DataFrame) -> tuple[DataFrame, list[str]]:
 
 
 def _staged(
-    spark: SparkSession, settings: Settings, contract: SourceContract
+    spark: SparkSession, settings: Settings, contract: SourceContract, cached: list[DataFrame]
 ) -> tuple[DataFrame, dict[str, Any], list[str]]:
     """One table's staged rows, its stats and the names of its flag columns."""
     from pyspark.sql import functions as F
 
-    df, st = stage(read_raw(spark, settings, contract.table), contract)
+    df, st = stage(read_raw(spark, settings, contract.table), contract, cached)
     flags: list[str] = []
     if contract.table == "orders":
         df, flags = _order_flags(df)
@@ -216,17 +230,31 @@ def _staged(
 
 def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> Stats:
     """Build staging from all raw batches and publish it as one swap."""
-    from olist_pipeline.transform.io import step_run
     from olist_pipeline.transform.spark import spark_session
 
-    spark = spark or spark_session(settings, f"olist-staging-{run_id}")
+    stats, layer = build_and_publish(
+        settings, run_id, spark or spark_session(settings, f"olist-staging-{run_id}")
+    )
+    layer.release()
+    return stats
+
+
+def build_and_publish(
+    settings: Settings, run_id: str, spark: SparkSession, upstream: Layer | None = None
+) -> tuple[Stats, Layer]:
+    """Build staging, publish it; the published tables stay cached for the next layer."""
+    del upstream  # raw is always read from PostgreSQL
     with step_run(settings, run_id, "transform.staging") as step:
         writer = LayerWriter(settings, "staging", run_id)
         stats: Stats = {}
         flags: dict[str, list[str]] = {}
+        layer = Layer({})
 
         def build(contract: SourceContract) -> DataFrame:
-            df, stats[contract.table], flags[contract.table] = _staged(spark, settings, contract)
+            df, stats[contract.table], flags[contract.table] = _staged(
+                spark, settings, contract, layer.cached
+            )
+            layer.frames[contract.table] = df
             return df
 
         try:
@@ -241,9 +269,8 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
             writer.publish()
         except BaseException:
             writer.discard()
+            layer.release()
             raise
-        finally:
-            spark.catalog.clearCache()
         stats = {c.table: stats[c.table] for c in CONTRACTS}
         record_stats(settings, run_id, "staging", stats)
         step["rows_in"] = int(sum(s["raw_rows"] for s in stats.values()))
@@ -252,4 +279,4 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
             t: {k: s[k] for k in ("raw_rows", "rows", "duplicates_removed", "rejected_null_key")}
             for t, s in stats.items()
         }
-    return stats
+    return stats, layer

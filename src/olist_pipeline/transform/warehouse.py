@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 from olist_pipeline.config import Settings
 from olist_pipeline.logs import get_logger
 from olist_pipeline.transform import rules
-from olist_pipeline.transform.io import LayerWriter, Stats, read_table, record_stats, step_run
+from olist_pipeline.transform.io import (
+    Layer,
+    LayerWriter,
+    Stats,
+    read_table,
+    record_stats,
+    step_run,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -520,19 +527,24 @@ STAGING_TABLES = (
 )
 
 
-def build(spark: SparkSession, settings: Settings) -> dict[str, DataFrame]:
+def build(
+    spark: SparkSession, settings: Settings, upstream: Layer | None = None
+) -> dict[str, DataFrame]:
+    """The warehouse tables from staging: ``upstream`` when it was just built, else JDBC."""
     from pyspark.sql import functions as F
 
-    st = {
-        t: read_table(
+    def source(t: str) -> DataFrame:
+        if upstream is not None and t in upstream.frames:
+            return upstream.frames[t]
+        return read_table(
             spark,
             settings,
             f"staging.{t}",
             # One JDBC connection per core for the tables of ~100k rows and up.
             parallel_on=None if t in SMALL_STAGING_TABLES else "_row_number",
-        ).cache()
-        for t in STAGING_TABLES
-    }
+        )
+
+    st = {t: source(t).cache() for t in STAGING_TABLES}
     span = (
         st["orders"]
         .agg(
@@ -588,11 +600,26 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
     """Build the warehouse from staging and publish it as one swap."""
     from olist_pipeline.transform.spark import spark_session
 
-    spark = spark or spark_session(settings, f"olist-warehouse-{run_id}")
+    stats, layer = build_and_publish(
+        settings, run_id, spark or spark_session(settings, f"olist-warehouse-{run_id}")
+    )
+    layer.release()
+    return stats
+
+
+def build_and_publish(
+    settings: Settings, run_id: str, spark: SparkSession, upstream: Layer | None = None
+) -> tuple[Stats, Layer]:
+    """Build the warehouse (from ``upstream`` staging when given) and publish it.
+
+    Nothing stays cached: the marts read the warehouse back over JDBC. Handed
+    over in memory, the marts' plans carried the whole lineage from raw, and
+    Catalyst spent minutes re-analysing them against the cached frames.
+    """
     with step_run(settings, run_id, "transform.warehouse") as step:
         writer = LayerWriter(settings, "warehouse", run_id)
         try:
-            frames = build(spark, settings)
+            frames = build(spark, settings, upstream)
             writer.write_all(frames, settings.spark.concurrent_jobs)
             stats = stats_of(writer, frames)
             writer.publish()
@@ -604,4 +631,4 @@ def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> S
         record_stats(settings, run_id, "warehouse", stats)
         step["rows_out"] = int(sum(writer.rows.values()))
         step["detail"] = {t: {"rows": s["rows"]} for t, s in stats.items()}
-    return stats
+    return stats, Layer({})
