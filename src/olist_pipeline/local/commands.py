@@ -18,7 +18,8 @@ def register(sub: Any) -> None:
             "services",
             nargs="*",
             help="limit to these services or groups (default: all but the on-demand monitoring "
-            "services; `monitor` = pushgateway, postgres-exporter, prometheus)",
+            "services; `monitor` = pushgateway, postgres-exporter, prometheus; `cluster` = etcd, "
+            "kube-apiserver, kube-controller-manager, kube-scheduler, kwok)",
             metavar="SERVICE",
         )
         return p

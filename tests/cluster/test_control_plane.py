@@ -1,0 +1,61 @@
+"""The local control plane itself: versions, a Ready simulated node, RBAC on, strict fields."""
+
+from __future__ import annotations
+
+import json
+
+from olist_pipeline.local.cluster import NODE_NAME
+from tests.cluster.conftest import Kube
+from tests.k8s_validate import pinned_versions
+
+
+def test_server_is_the_pinned_kubernetes(kube: Kube) -> None:
+    version = kube.json("version")
+    assert version["serverVersion"]["gitVersion"] == pinned_versions()["KUBE_TOOLS_VERSION"]
+    # The control plane is of the minor the kind target pins.
+    minor = pinned_versions()["KUBERNETES_VERSION"].split(".")[1]
+    assert version["serverVersion"]["minor"] == minor
+
+
+def test_simulated_node_is_ready_and_schedulable(kube: Kube) -> None:
+    node = kube.json("get", "node", NODE_NAME)
+    ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True"
+    assert not node["spec"].get("unschedulable", False)
+    assert int(node["status"]["allocatable"]["pods"]) > 0
+
+
+def test_rbac_is_enforced(kube: Kube) -> None:
+    # An authenticated user with no binding is refused by the API server's RBAC.
+    assert not kube.can_i("list", "secrets", "default", as_user="nobody@example.org")
+    assert not kube.can_i("create", "pods", "kube-system", as_user="nobody@example.org")
+    assert kube.can_i("list", "secrets", "default", as_user="system:admin-probe") is False
+
+
+def test_strict_field_validation_refuses_an_unknown_field(kube: Kube, crds: list[str]) -> None:
+    """The negative control of every strict apply in this tier: it can fail."""
+    bogus_cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "strict-probe", "namespace": "default"},
+        "data": {"a": "b"},
+        "bogusField": True,
+    }
+    out = kube.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--validate=strict", "-f", "-",
+        stdin=json.dumps(bogus_cm), check=False,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert 'unknown field "bogusField"' in out.stderr
+    bogus_topic = {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaTopic",
+        "metadata": {"name": "strict-probe", "namespace": "default"},
+        "spec": {"partitions": 1, "replicas": 1, "bogusField": 1},
+    }
+    out = kube.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--validate=strict", "-f", "-",
+        stdin=json.dumps(bogus_topic), check=False,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert 'unknown field "spec.bogusField"' in out.stderr
