@@ -502,10 +502,10 @@ _CLUSTER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler
 SERVICES: dict[str, ServiceFactory] = {
     "postgres": PostgresService,
     "kafka": KafkaService,
+    **{name: _cluster(name) for name in _CLUSTER},
     "pushgateway": _monitoring("PushgatewayService"),
     "postgres-exporter": _monitoring("PostgresExporterService"),
     "prometheus": _monitoring("PrometheusService"),
-    **{name: _cluster(name) for name in _CLUSTER},
 }
 # Started only when named (`olist stack up monitor`, `olist stack up cluster`), so
 # `olist stack up` stays fast.
