@@ -59,3 +59,65 @@ def test_strict_field_validation_refuses_an_unknown_field(kube: Kube, crds: list
     )  # fmt: skip
     assert out.returncode != 0
     assert 'unknown field "spec.bogusField"' in out.stderr
+
+
+def _job(name: str, *, fail: bool, backoff_limit: int) -> dict[str, object]:
+    labels = {"olist.io/simulate-exit": "failed"} if fail else {}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "backoffLimit": backoff_limit,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "example.invalid/x:1"}],
+                },
+            },
+        },
+    }
+
+
+def test_a_bare_run_to_completion_pod_succeeds(kube: Kube) -> None:
+    """What a KubernetesPodOperator pod looks like: no owner, restartPolicy Never."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bare-probe", "namespace": "default"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "example.invalid/x:1"}],
+        },
+    }
+    kube.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+    try:
+        kube.kubectl(
+            "-n", "default", "wait", "pod/bare-probe", "--timeout=60s",
+            "--for=jsonpath={.status.phase}=Succeeded",
+        )  # fmt: skip
+        got = kube.json("-n", "default", "get", "pod", "bare-probe")
+        assert got["spec"]["nodeName"] == NODE_NAME
+        state = got["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert state["exitCode"] == 0
+    finally:
+        kube.kubectl("-n", "default", "delete", "pod", "bare-probe", "--wait=false")
+
+
+def test_a_pod_labelled_to_fail_fails_with_the_jobs_retries(kube: Kube) -> None:
+    """The failure stage (label olist.io/simulate-exit=failed): the Job controller retries
+    it backoffLimit times, then marks the Job Failed, as on a cluster."""
+    kube.kubectl(
+        "apply", "-f", "-", stdin=json.dumps(_job("fail-probe", fail=True, backoff_limit=1))
+    )
+    try:
+        kube.kubectl(
+            "-n", "default", "wait", "job/fail-probe", "--for=condition=Failed", "--timeout=120s"
+        )  # fmt: skip
+        job = kube.json("-n", "default", "get", "job", "fail-probe")
+        assert job["status"].get("failed") == 2  # the first try and one retry
+        assert not job["status"].get("succeeded")
+    finally:
+        kube.kubectl("-n", "default", "delete", "job", "fail-probe", "--cascade=foreground",
+                     "--wait=false")  # fmt: skip
