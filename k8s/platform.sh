@@ -108,9 +108,13 @@ install_cluster_tools() {
     ld="$ld -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
     ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_TOOLS_VERSION"
     ld="$ld -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-    for name in ${kube_stale[@]+"${kube_stale[@]}"}; do
-      (cd k8s/tools/kube && "$go" build -ldflags "$ld" -o "$TOOLS_DIR/$name" "k8s.io/kubernetes/cmd/$name")
-    done
+    # One go build for all of them: packages compile in parallel and once.
+    local pkgs=() out
+    for name in ${kube_stale[@]+"${kube_stale[@]}"}; do pkgs+=("k8s.io/kubernetes/cmd/$name"); done
+    out="$(mktemp -d)"
+    (cd k8s/tools/kube && "$go" build -ldflags "$ld" -o "$out/" "${pkgs[@]}")
+    for name in ${kube_stale[@]+"${kube_stale[@]}"}; do mv -f "$out/$name" "$TOOLS_DIR/$name"; done
+    rmdir "$out"
   fi
   if [ $etcd_ok = 0 ]; then
     log "building etcd $ETCD_VERSION"
