@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,13 @@ class Kube:
     def json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
+    def poll(self, what: str, predicate: Callable[[], bool], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not within {timeout:.0f}s", pytrace=False)
+            time.sleep(0.5)
+
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         out = self.run([self.helm_bin, "--kube-context", CONTEXT, *args])
         if check and out.returncode != 0:
@@ -98,12 +106,18 @@ class Kube:
             )
         return out
 
-    def can_i(self, verb: str, resource: str, namespace: str, *, as_user: str) -> bool:
-        """The API server's own authorization decision (a SubjectAccessReview)."""
-        review = {
+    def can_i(
+        self, verb: str, resource: str, namespace: str, *, as_user: str, name: str = ""
+    ) -> bool:
+        """The API server's own authorization decision (a SubjectAccessReview).
+        ``resource`` is ``plural[.group][/subresource]``; ``name`` one object of it."""
+        attributes = _attributes(verb, resource, namespace)
+        if name:
+            attributes["name"] = name
+        review: dict[str, Any] = {
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SubjectAccessReview",
-            "spec": {"user": as_user, "resourceAttributes": _attributes(verb, resource, namespace)},
+            "spec": {"user": as_user, "resourceAttributes": attributes},
         }
         if as_user.startswith("system:serviceaccount:"):
             sa_ns = as_user.split(":")[2]
