@@ -51,8 +51,8 @@ venv: $(STAMP) ## create the Python virtualenv with the pinned dependencies
 jars: $(STAMP) ## fetch the Kafka broker and PostgreSQL JDBC jars from Maven Central
 	$(OLIST) stack fetch
 
-run: $(STAMP) ## run the main job on the local target (KEEP=1 leaves the stack running)
-	KEEP=$(KEEP) $(OLIST) run
+run: $(STAMP) ## run the main job on the local target (KEEP=1 leaves the stack running, LIVE=1 adds the live sales job)
+	KEEP=$(KEEP) LIVE=$(LIVE) $(OLIST) run
 
 test: $(STAMP) ## run every test tier (starts the real local stack if it is not up)
 	$(BIN)/pytest tests $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The pipeline image: Python 3.11 + Java 17 + PySpark + the olist package + the
-# PostgreSQL JDBC driver. It runs every `olist ...` command (consumers, the
+# PostgreSQL JDBC driver and Spark's Kafka source. It runs every `olist ...` command (consumers, the
 # migration Job, KubernetesPodOperator steps) and is also the Spark image of the
 # SparkApplications: its entrypoint answers the Spark Operator's `driver` and
 # `executor` arguments. Build from the repository root (make deploy does):
@@ -20,6 +20,24 @@ RUN set -eu; \
     curl -fsSL -o "/tmp/${jar}" "${base}/${jar}"; \
     echo "$(curl -fsSL "${base}/${jar}.sha1")  /tmp/${jar}" | sha1sum -c -; \
     mkdir -p /jars && mv "/tmp/${jar}" /jars/postgresql.jar
+
+# ---- Spark's Kafka source (the live sales job), same checks ----
+# The jars src/olist_pipeline/local/spark-kafka.pom.xml resolves beyond pyspark's own
+# (tests/charts checks the versions agree with the pom and the Spark pin).
+ARG SPARK_VERSION=4.2.0
+ARG SPARK_KAFKA_CLIENTS_VERSION=3.9.2
+ARG SPARK_COMMONS_POOL2_VERSION=2.13.1
+RUN set -eu; mkdir -p /jars/spark-kafka; \
+    for coords in \
+        "org/apache/spark/spark-sql-kafka-0-10_2.13/${SPARK_VERSION}" \
+        "org/apache/spark/spark-token-provider-kafka-0-10_2.13/${SPARK_VERSION}" \
+        "org/apache/kafka/kafka-clients/${SPARK_KAFKA_CLIENTS_VERSION}" \
+        "org/apache/commons/commons-pool2/${SPARK_COMMONS_POOL2_VERSION}"; do \
+      artifact="$(basename "$(dirname "$coords")")"; version="$(basename "$coords")"; \
+      jar="${artifact}-${version}.jar"; base="https://repo1.maven.org/maven2/${coords}"; \
+      curl -fsSL -o "/jars/spark-kafka/${jar}" "${base}/${jar}"; \
+      echo "$(curl -fsSL "${base}/${jar}.sha1")  /jars/spark-kafka/${jar}" | sha1sum -c -; \
+    done
 
 # ---- runtime ----
 FROM ${PYTHON_BASE_IMAGE}
@@ -53,6 +71,7 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
  && pip install -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 COPY --from=jdbc /jars/postgresql.jar ${SPARK_HOME}/jars/postgresql.jar
+COPY --from=jdbc /jars/spark-kafka/ ${SPARK_HOME}/jars/
 COPY src ./src
 RUN pip install --no-deps . && rm -rf ./src build
 COPY spark-apps ./spark-apps

@@ -188,7 +188,8 @@ build_and_load() {
         --build-arg PYTHON_BASE_IMAGE="$PYTHON_BASE_IMAGE" \
         --build-arg AIRFLOW_BASE_IMAGE="$AIRFLOW_BASE_IMAGE" \
         --build-arg PIPELINE_IMAGE="$PIPELINE_IMAGE:$tag" \
-        --build-arg POSTGRES_JDBC_VERSION="$POSTGRES_JDBC_VERSION" .
+        --build-arg POSTGRES_JDBC_VERSION="$POSTGRES_JDBC_VERSION" \
+        --build-arg SPARK_VERSION="$SPARK_VERSION" .
     fi
     # The DAGs and SparkApplication templates pin <repo>:<package version>; that alias
     # moves with each load, the git-sha tag never does.

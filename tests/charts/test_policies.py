@@ -280,6 +280,19 @@ def test_every_pod_monitor_selects_rendered_pods(docs: list[dict[str, Any]]) -> 
             for d in docs
             if d["kind"] in LONG_RUNNING | {"Job"}
         ]
+        # A SparkApplication's driver pod: its labels plus the spark-role Spark sets.
+        pods += [
+            (
+                d["metadata"]["namespace"],
+                {
+                    "metadata": {
+                        "labels": {**d["spec"]["driver"]["labels"], "spark-role": "driver"}
+                    },
+                    "spec": {"containers": [{"ports": d["spec"]["driver"].get("ports", [])}]},
+                },
+            )
+            for d in by_kind(docs, "SparkApplication")
+        ]
         selected = [
             t
             for ns, t in pods

@@ -244,7 +244,8 @@ def _check_spark_application(step: Any, app: dict[str, Any]) -> None:
 
 def test_spark_application_templates_exist_for_every_spark_step_and_nothing_else():
     jobs = {s.job for p in PIPELINES for s in p.steps if s.kind is Kind.SPARK}
-    files = {f.stem for f in (ROOT / "spark-apps" / "k8s").glob("*.yaml")}
+    # live_sales is long-running: the chart deploys it, no DAG step submits it.
+    files = {f.stem for f in (ROOT / "spark-apps" / "k8s").glob("*.yaml")} - {"live_sales"}
     assert files == jobs
     for job in jobs:
         text = (ROOT / "spark-apps" / "k8s" / f"{job}.yaml").read_text()

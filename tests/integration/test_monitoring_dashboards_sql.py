@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,15 @@ def _fill(settings: Settings) -> None:
             for i, (st, pct) in enumerate([("SP", 0.95), ("MG", 0.7), ("SP", None)], start=1)
         ],
     )
+    insert_rows(
+        settings,
+        "marts.live_sales_minute",
+        [
+            {"minute": datetime(2017, 3, 4, 10, m, tzinfo=UTC), "orders": 1, "stage_created": 1,
+             "payments": 1, "payment_value": 120}
+            for m in (1, 2)
+        ],
+    )  # fmt: skip
 
 
 def test_every_panel_query_returns_rows_on_a_filled_warehouse(pg_settings: Settings) -> None:

@@ -120,7 +120,7 @@ def test_names_types_and_labels_follow_prometheus_conventions() -> None:
     for name, spec in contract().items():
         assert re.fullmatch(r"olist_[a-z0-9_]+", name), name
         assert spec.type in {"counter", "gauge", "histogram"}, name
-        assert spec.source in {"consumer", "producer", "batch", "airflow"}, name
+        assert spec.source in {"consumer", "producer", "live", "batch", "airflow"}, name
         assert (spec.type == "counter") == name.endswith("_total"), name
         assert spec.help.strip(), name
         for lab in spec.labels:

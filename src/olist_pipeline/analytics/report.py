@@ -39,6 +39,7 @@ class Chart:
 
 CHART_KEYS = (
     "sales_over_time",
+    "live_sales",
     "gmv_by_state",
     "category_mix",
     "delivery_lateness",
@@ -97,6 +98,28 @@ def _sales_over_time(conn: psycopg.Connection[Any], ax: Any) -> bool:
     ax.plot(months, [r[1] for r in rows], marker="o", color="#1f77b4")
     ax.set_ylabel("GMV (BRL, line)")
     ax.set_title("Monthly GMV and orders")
+    return False
+
+
+def _live_sales(conn: psycopg.Connection[Any], ax: Any) -> bool:
+    # marts.live_sales_minute (the Structured Streaming job) per purchase day: what the
+    # stream saw paid, next to the batch chart's GMV per month.
+    rows = conn.execute(
+        "SELECT (minute AT TIME ZONE 'UTC')::date, sum(payment_value)::float, sum(orders)"
+        " FROM marts.live_sales_minute GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    if not rows:
+        _empty(ax, "no live sales yet (olist stream live, or olist run --live)")
+        return True
+    days = [r[0] for r in rows]
+    twin = ax.twinx()
+    twin.bar(days, [r[2] for r in rows], width=1, alpha=0.3, color="#ff7f0e")
+    twin.set_ylabel("orders")
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot(days, [r[1] for r in rows], color="#2ca02c", linewidth=1)
+    ax.set_ylabel("paid (BRL, line)")
+    ax.set_title("Live sales per day (stream: payments and orders)")
     return False
 
 
@@ -206,6 +229,7 @@ def _copurchase_pairs(conn: psycopg.Connection[Any], ax: Any) -> bool:
 
 _RENDERERS: dict[str, tuple[str, Callable[[psycopg.Connection[Any], Any], bool]]] = {
     "sales_over_time": ("Sales over time", _sales_over_time),
+    "live_sales": ("Live sales (Structured Streaming)", _live_sales),
     "gmv_by_state": ("GMV by state", _gmv_by_state),
     "category_mix": ("Category mix", _category_mix),
     "delivery_lateness": ("Delivery lateness", _delivery_lateness),

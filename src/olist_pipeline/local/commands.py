@@ -102,4 +102,6 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     from olist_pipeline.local import jars
 
     print(f"jars ready in {jars.ensure(settings)}")
+    # Spark's Kafka source (live sales job): its own folder, see jars.spark_kafka_jars.
+    print(f"spark-kafka jars ready in {jars.spark_kafka_jars(settings)[0].parent}")
     return EXIT_OK

@@ -74,3 +74,49 @@ def jdbc_jar(settings: Settings) -> Path:
     if not found:
         raise PrerequisiteError("the PostgreSQL JDBC jar is missing after resolving jars")
     return found[-1]
+
+
+# ---- Spark's Kafka source (live sales job) --------------------------------
+# A folder of its own: spark-sql-kafka brings a kafka-clients that must not
+# join the broker's classpath (lib/*). Same stamp scheme as ensure().
+
+
+def _spark_kafka_pom() -> bytes:
+    return resources.files("olist_pipeline.local").joinpath("spark-kafka.pom.xml").read_bytes()
+
+
+def spark_kafka_jars(settings: Settings) -> list[Path]:
+    """spark-sql-kafka and the jars it needs beyond pyspark's, resolved once."""
+    pom = _spark_kafka_pom()
+    digest = hashlib.sha256(pom).hexdigest()
+    work = settings.local.jars_dir / "spark-kafka"
+    target = work / "lib"
+    stamp = work / "stamp"
+    if not (target.is_dir() and stamp.is_file() and stamp.read_text().strip() == digest):
+        mvn = maven_binary()
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "pom.xml").write_bytes(pom)
+        staging = work / "lib.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        out = subprocess.run(
+            [
+                mvn, "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
+                "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise PrerequisiteError(
+                "Maven could not fetch spark-sql-kafka from Maven Central:\n"
+                + (out.stdout + out.stderr).strip()[-1500:]
+            )
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        stamp.write_text(digest)
+    found = sorted(target.glob("*.jar"))
+    if not any(p.name.startswith("spark-sql-kafka") for p in found):
+        raise PrerequisiteError(f"spark-sql-kafka is missing from {target} after resolving jars")
+    return found
+
+
+# ---- end of Spark's Kafka source ------------------------------------------

@@ -34,6 +34,13 @@ def register(sub: Any) -> None:
     run.add_argument("--scale", type=float, default=None, help="scale of generated data (0.1)")
     run.add_argument("--seed", type=int, default=None, help="seed of generated data (42)")
     run.add_argument("--report", type=Path, default=None, help="where to write the HTML report")
+    run.add_argument(
+        "--live",
+        action="store_true",
+        default=os.environ.get("LIVE", "") not in ("", "0"),
+        help="also run the live sales Structured Streaming job and check it against batch "
+        "(also LIVE=1)",
+    )
     run.set_defaults(func=_run)
 
 
@@ -66,6 +73,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         scale=args.scale if args.scale is not None else DEFAULT_SCALE,
         seed=args.seed if args.seed is not None else DEFAULT_SEED,
         report_path=args.report,
+        live=args.live,
     )
     main_job(settings, opts, console)
     console.print(f"[green]done[/green] in {time.monotonic() - t0:.1f}s")

@@ -1,4 +1,4 @@
-"""``olist stream topics create | produce | consume | dlq-replay``."""
+"""``olist stream topics create | produce | consume | dlq-replay | live``."""
 
 from __future__ import annotations
 
@@ -146,6 +146,10 @@ def register(sub: Any) -> None:
     )
     r.add_argument("--timeout", type=float, default=60.0)
     r.set_defaults(func=_dlq_replay)
+
+    from olist_pipeline.live.commands import register_live
+
+    register_live(ssub)
 
 
 def _topics_create(args: argparse.Namespace, settings: Settings) -> int:

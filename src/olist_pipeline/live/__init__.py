@@ -1,0 +1,1 @@
+"""Live sales: the Structured Streaming job from the event topics into marts."""

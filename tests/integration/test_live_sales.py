@@ -1,0 +1,339 @@
+"""The live sales job on real Kafka, Spark and PostgreSQL (`olist stream live` subprocesses).
+
+- a replay, a kill -9 of the job once PostgreSQL shows it mid-stream, and a
+  restart from its checkpoint: the minute rows summed per day equal batch
+  staging's parity measures per day exactly (quality/parity.py BATCH_SQL on
+  staging loaded from the same source rows), nothing counted twice;
+- events older than the watermark land in marts.live_late_events and the
+  exported counter, invalid messages are counted and skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from olist_pipeline.config import Role, Settings
+from olist_pipeline.live.parity import batch_by_day, differences, live_by_day
+from olist_pipeline.stream import events as ev
+from olist_pipeline.stream.events import Event
+from tests.integration._quality_data import load_staging
+from tests.integration.stream_support import (
+    REALDATA,
+    env_for,
+    prepare,
+    produce_events,
+    replay_events,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+ORDERS = 150
+
+
+class LiveProcess:
+    """``olist stream live`` in its own process group (its JVM is a child of it)."""
+
+    def __init__(self, settings: Settings, log_path: Path, *args: str) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        env = env_for(settings, OLIST_SPARK_DRIVER_MEMORY="1g")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "olist_pipeline.cli", "stream", "live", *args],
+            env=env,
+            stdout=self._log,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def signal_group(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+        if not self._log.closed:
+            self._log.close()
+
+    def tail(self) -> str:
+        return self.log_path.read_text("utf-8", "replace")[-3000:]
+
+
+STATES = ("SP", "RJ", "MG")
+
+
+def _source_rows(limit: int) -> dict[str, list[dict[str, str | None]]]:
+    """The first ``limit`` orders of the real files and their payments, plus a customer row for
+    every order but the last (the real customers file is a 200-row subset that misses them), in
+    states SP, RJ, MG in turn."""
+
+    def read(name: str) -> list[dict[str, str | None]]:
+        with (REALDATA / name).open(encoding="utf-8-sig", newline="") as f:
+            return [{k: (v if v != "" else None) for k, v in r.items()} for r in csv.DictReader(f)]
+
+    orders = read("olist_orders_dataset.csv")[:limit]
+    ids = {r["order_id"] for r in orders}
+    payments = read("olist_order_payments_dataset.csv")
+    customers = [
+        {"customer_id": o["customer_id"], "customer_unique_id": f"{n:032x}",
+         "customer_zip_code_prefix": "01001", "customer_city": "sao paulo",
+         "customer_state": STATES[n % len(STATES)]}
+        for n, o in enumerate(orders[:-1])
+    ]  # fmt: skip
+    return {
+        "orders": orders,
+        "order_payments": [r for r in payments if r["order_id"] in ids],
+        "customers": customers,
+    }
+
+
+def _expected_states(rows: dict[str, list[dict[str, str | None]]]) -> dict[str, int]:
+    state = {c["customer_id"]: c["customer_state"] for c in rows["customers"]}
+    out: dict[str, int] = defaultdict(int)
+    for o in rows["orders"]:
+        out[str(state.get(o["customer_id"], "unknown"))] += 1
+    return dict(out)
+
+
+def _live_states(settings: Settings) -> dict[str, int]:
+    with _admin(settings) as conn:
+        rows = conn.execute(
+            "SELECT customer_state, sum(orders) FROM marts.live_sales_state_minute GROUP BY 1"
+        ).fetchall()
+    return {str(st): int(n) for st, n in rows if n}
+
+
+def _admin(settings: Settings) -> psycopg.Connection[Any]:
+    return psycopg.connect(settings.postgres.dsn(Role.ADMIN), autocommit=True)
+
+
+def _scalar(settings: Settings, sql: str) -> Any:
+    with _admin(settings) as conn:
+        row = conn.execute(sql.encode()).fetchone()
+        return row[0] if row else None
+
+
+def _live_by_day(settings: Settings) -> dict[tuple[date, str], Decimal]:
+    with _admin(settings) as conn:
+        return live_by_day(conn)
+
+
+def _batch_by_day(settings: Settings) -> dict[tuple[date, str], Decimal]:
+    with _admin(settings) as conn:
+        return batch_by_day(conn)
+
+
+def test_replay_kill_and_restart_equal_batch_parity_per_day(
+    settings: Settings, tmp_path: Path
+) -> None:
+    rows = _source_rows(ORDERS)
+    load_staging(settings, rows)
+    prepare(settings)
+    events = replay_events(ORDERS)
+    produce_events(settings, events)
+    distinct = len({e.event_id for e in events})
+    checkpoint = tmp_path / "checkpoint"
+    # Small batches so the kill lands mid-stream; the watermark is wide enough
+    # that the proportional split of a sparse replay over partitions makes no
+    # event late (lateness is the other test's subject).
+    args = ("--checkpoint", str(checkpoint), "--watermark-delay", "3650d",
+            "--max-offsets-per-trigger", "40", "--trigger-seconds", "0.2")  # fmt: skip
+
+    first = LiveProcess(settings, tmp_path / "live-1.log", *args)
+    try:
+        wait_until(
+            lambda: (_scalar(settings, "SELECT count(*) FROM marts.live_batches") or 0) >= 3,
+            240,
+            "three committed live batches",
+        )
+        first.signal_group(signal.SIGKILL)
+        first.wait(30)
+    finally:
+        first.stop()
+    applied_at_kill = _scalar(settings, "SELECT coalesce(sum(events), 0) FROM marts.live_batches")
+    assert 0 < applied_at_kill < distinct, "the kill must land mid-stream"
+
+    second = LiveProcess(settings, tmp_path / "live-2.log", *args, "--until-caught-up")
+    try:
+        assert second.wait(300) == 0, second.tail()
+    finally:
+        second.stop()
+    summary = json.loads(
+        next(
+            ln
+            for ln in reversed(second.log_path.read_text().splitlines())
+            if ln.startswith('{"batches"')
+        )
+    )
+    assert summary["late"] == 0 and summary["invalid"] == 0
+
+    # Nothing twice: every distinct event applied exactly once over both runs.
+    assert _scalar(settings, "SELECT sum(events) FROM marts.live_batches") == distinct
+    assert _scalar(settings, "SELECT count(*) FROM marts.live_events_applied") == distinct
+    assert _scalar(settings, "SELECT count(*) FROM marts.live_late_events") == 0
+
+    live, batch = _live_by_day(settings), _batch_by_day(settings)
+    assert batch, "batch staging is empty"
+    diff = {
+        k: (batch.get(k), live.get(k))
+        for k in set(live) | set(batch)
+        if live.get(k) != batch.get(k)
+    }
+    assert not diff, f"live vs batch per day differ: {sorted(diff.items())[:10]}"
+    days, package_diff = differences(settings)  # what `olist run --live` reports
+    assert days == len({d for d, _ in batch}) and package_diff == {}
+    # The per-state split: every order once, in its customer's state ('unknown' when
+    # staging.customers lacks it), and the payments' value in full.
+    assert _live_states(settings) == _expected_states(rows)
+    paid = _scalar(settings, "SELECT sum(payment_value) FROM marts.live_sales_state_minute")
+    assert paid == sum(v for (_, m), v in batch.items() if m == "payments:sum")
+
+
+def _metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out: dict[str, float] = defaultdict(float)
+    for line in text.splitlines():
+        if line.startswith("olist_live_") and " " in line:
+            key, value = line.rsplit(" ", 1)
+            out[key] += float(value)
+            out[key.split("{")[0]] += float(value) if "{" in key else 0.0
+    return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_late_events_go_to_the_late_table_and_metric_invalid_ones_are_skipped(
+    settings: Settings, tmp_path: Path
+) -> None:
+    prepare(settings)
+    events = replay_events(40)
+    produce_events(settings, events, poison=4, seed=3)
+    checkpoint = tmp_path / "checkpoint"
+    port = _free_port()
+    job = LiveProcess(
+        settings, tmp_path / "live.log", "--checkpoint", str(checkpoint),
+        "--watermark-delay", "1d", "--trigger-seconds", "0.2", "--metrics-port", str(port),
+    )  # fmt: skip
+    try:
+        distinct = len({e.event_id for e in events})
+        wait_until(
+            lambda: (
+                _scalar(settings, "SELECT coalesce(sum(events), 0) FROM marts.live_batches")
+                == distinct
+            ),
+            240,
+            "the replay applied",
+        )
+        newest = max(e.occurred_at for e in events)
+        # Three events two days behind the newest: older than the 1-day watermark.
+        late = [
+            Event(ev.ORDER_STREAM, "order.created", f"{n:032x}", 1, newest - timedelta(days=2),
+                  {"customer_id": f"{n + 100:032x}", "order_status": "created"})
+            for n in range(3)
+        ]  # fmt: skip
+        before = _live_by_day(settings)
+        produce_events(settings, late)
+        wait_until(
+            lambda: _scalar(settings, "SELECT count(*) FROM marts.live_late_events") == 3,
+            120,
+            "three late events stored",
+        )
+        wait_until(
+            lambda: _metrics(port).get("olist_live_late_events_total", 0) == 3,
+            30,
+            "the late counter at 3",
+        )
+        m = _metrics(port)
+        # poison=4 is one message of each invalid kind per stream.
+        assert m["olist_live_invalid_events_total"] == 8, m
+        for kind in ("not_json", "schema_invalid", "unknown_event_type", "oversized"):
+            assert m[f'olist_live_invalid_events_total{{error_class="{kind}"}}'] == 2, m
+        assert m["olist_live_events_total"] == distinct
+        assert m["olist_live_last_progress_timestamp_seconds"] > 0
+        stored = _scalar(
+            settings,
+            "SELECT array_agg(event_id::text ORDER BY event_id) FROM marts.live_late_events",
+        )
+        assert sorted(stored) == sorted(e.event_id for e in late)
+        assert _live_by_day(settings) == before, "late events must not change the minutes"
+        job.proc.send_signal(signal.SIGTERM)
+        assert job.wait(60) == 0, job.tail()
+    finally:
+        job.stop()
+
+
+def test_the_sink_skips_a_committed_batch_id_and_splits_by_customer_state(
+    pg_settings: Settings,
+) -> None:
+    """The sink alone (no Spark): the ledger, the dedup by event id and the state join."""
+    from datetime import UTC, datetime
+
+    from olist_pipeline.live.events import LiveEvent
+    from olist_pipeline.live.sink import LiveSink
+
+    rows = _source_rows(3)
+    load_staging(pg_settings, rows)
+    order = rows["orders"][0]
+    state = next(
+        c["customer_state"] for c in rows["customers"] if c["customer_id"] == order["customer_id"]
+    )
+    t = datetime(2018, 1, 2, 10, 30, 15, tzinfo=UTC)
+
+    def event(stream: str, seq: int, status: str | None, value: str | None) -> LiveEvent:
+        return LiveEvent(
+            event_id=ev.event_id(str(order["order_id"]), f"{stream}.{seq}", seq),
+            stream=stream, event_type="order.created" if stream == "orders" else "payment.recorded",
+            order_id=str(order["order_id"]), sequence=seq, occurred_at=t, produced_at=t,
+            order_status=status, customer_id=str(order["customer_id"]) if status else None,
+            payment_value=Decimal(value) if value else None, document="{}",
+        )  # fmt: skip
+
+    batch = [event("orders", 1, "created", None), event("payments", 1, None, "10.50")]
+    sink = LiveSink(pg_settings, "00000000-0000-0000-0000-000000000001", timedelta(days=1))
+    first = sink.apply(0, batch)
+    again = sink.apply(0, batch)  # a replay of the same batch id after a crash
+    dup = sink.apply(1, batch)  # the same events in a later batch (producer duplicates)
+    assert (first.skipped, first.applied) == (False, 2)
+    assert again.skipped is True
+    assert (dup.skipped, dup.applied, dup.duplicates) == (False, 0, 2)
+    with _admin(pg_settings) as conn:
+        minute = conn.execute(
+            "SELECT orders, stage_created, payments, payment_value FROM marts.live_sales_minute"
+        ).fetchall()
+        states = conn.execute(
+            "SELECT customer_state, orders, payments, payment_value"
+            " FROM marts.live_sales_state_minute"
+        ).fetchall()
+    assert minute == [(1, 1, 1, Decimal("10.50"))]
+    assert states == [(state, 1, 1, Decimal("10.50"))]
