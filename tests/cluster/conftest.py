@@ -89,7 +89,7 @@ class Kube:
             time.sleep(0.5)
 
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        out = self.run([self.helm_bin, "--kube-context", CONTEXT, *args])
+        out = self.run([self.helm_bin, "--kube-context", CONTEXT, *args], timeout=600)
         if check and out.returncode != 0:
             pytest.fail(f"helm {' '.join(args)} failed:\n{out.stderr.strip()}", pytrace=False)
         return out

@@ -45,7 +45,7 @@ def _source_data_volume(kube: Kube) -> None:
         "spec": {
             "capacity": {"storage": "5Gi"},
             "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
-            "persistentVolumeReclaimPolicy": "Delete",
+            "persistentVolumeReclaimPolicy": "Retain",
             "hostPath": {"path": "/tmp/olist-source-data"},
             "claimRef": {"namespace": "olist-jobs", "name": "olist-source-data"},
         },
@@ -63,6 +63,11 @@ def _items(kube: Kube, *args: str) -> list[dict[str, Any]]:
 def release(namespaces: Kube) -> Iterator[Kube]:
     kube = namespaces
     kube.helm("uninstall", RELEASE, "-n", NS, "--wait", check=False)
+    # A claim or volume left by an earlier session (etcd's data outlives `down`) would
+    # keep the new claim from binding: both go first, then a fresh volume is made.
+    kube.kubectl("-n", "olist-jobs", "delete", "pvc", "olist-source-data", "--ignore-not-found",
+                 "--timeout=60s", check=False)  # fmt: skip
+    kube.kubectl("delete", "pv", SOURCE_PV, "--ignore-not-found", "--timeout=60s", check=False)
     _source_data_volume(kube)
     kube.helm(
         "install", RELEASE, str(CHART), "-n", NS, "-f", str(CI_VALUES),
