@@ -20,13 +20,14 @@ PLATFORM := bash k8s/platform.sh
 
 .PHONY: help setup system-deps venv jars run test test-unit test-integration lint fmt typecheck \
         bench stack-up stack-down stack-status status clean helm deploy undeploy urls \
+        cluster-tools cluster-up cluster-down \
         monitor monitor-down
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-setup: system-deps $(STAMP) jars helm ## install everything: Debian packages (as root), the venv, the Kafka/JDBC jars, helm
+setup: system-deps $(STAMP) jars helm cluster-tools ## install everything: Debian packages (as root), the venv, the Kafka/JDBC jars, helm, the local cluster's binaries
 
 system-deps: ## install the Debian packages the local stack needs (needs root; skipped if present)
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -109,7 +110,16 @@ status: $(STAMP) ## print the pinned versions, the local stack's state and what 
 helm: ## build the pinned Helm CLI into .local/bin with `go install` (skipped when present)
 	@HELM=$(HELM) $(PLATFORM) install-helm
 
-deploy: helm ## bring the whole platform up on a local kind cluster (idempotent)
+cluster-tools: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok into .local/bin (skipped when present)
+	@$(PLATFORM) install-cluster-tools
+
+cluster-up: $(STAMP) ## start the local control plane and its simulated node (.local/cluster/kubeconfig)
+	$(OLIST) stack up cluster
+
+cluster-down: $(STAMP) ## stop the local control plane
+	$(OLIST) stack down cluster
+
+deploy: ## bring the whole platform up on a local kind cluster (idempotent; uses a helm on PATH, else builds the pinned one)
 	@HELM=$(HELM) $(PLATFORM) deploy
 
 undeploy: ## delete the kind cluster and everything on it

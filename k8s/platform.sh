@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The kind target's front door, called by the Makefile:
 #   install-helm  build the pinned Helm CLI with `go install` (skipped when present)
+#   install-cluster-tools  build the local control plane's binaries (skipped when present)
 #   deploy        cluster, images, operators, data stores, Airflow, our chart (idempotent;
 #                 OLIST_VALUES=<file> adds a values file for charts/olist-platform)
 #   undeploy      delete the kind cluster
 #   status        pinned versions, and what runs if the cluster exists
 #   urls          where the UIs are and where their logins live
+# Steps that need only a cluster, shared by `deploy` and the cluster test tier
+# (tests/cluster runs them against `olist stack up cluster`):
+#   apply-namespaces | apply-resources | install-app [TAG] | uninstall-app
 # Every version comes from k8s/versions.env. Every kubectl/helm call names the
-# kind context explicitly, so a user's current context is never touched.
+# context explicitly (OLIST_KUBE_CONTEXT, default the kind cluster's; KUBECONFIG
+# and KUBECTL are honoured), so a user's current context is never touched.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,7 +22,8 @@ source k8s/versions.env
 
 HELM="${HELM:-$ROOT/.local/bin/helm}"
 CLUSTER="${KIND_CLUSTER_NAME}"
-CONTEXT="kind-${CLUSTER}"
+CONTEXT="${OLIST_KUBE_CONTEXT:-kind-${CLUSTER}}"
+KUBECTL="${KUBECTL:-kubectl}"
 RELEASE=olist
 APP_NS=olist
 PIPELINE_IMAGE=olist/pipeline
@@ -30,7 +36,7 @@ PROMETHEUS_URL=http://127.0.0.1:9090
 log() { printf '\033[36m==>\033[0m %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
-k() { kubectl --context "$CONTEXT" "$@"; }
+k() { "$KUBECTL" --context "$CONTEXT" "$@"; }
 h() { "$HELM" --kube-context "$CONTEXT" "$@"; }
 
 # ------------------------------------------------------------------ helm CLI
@@ -55,20 +61,100 @@ install_helm() {
   echo "helm $("$HELM" version --template '{{.Version}}') built in $((SECONDS - start))s: $HELM"
 }
 
+# ------------------------------------------------------- cluster test tools
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and kwok for
+# `olist stack up cluster`, built from the build modules under k8s/tools (their go.sum
+# pins every dependency). Each binary is rebuilt only when it does not report its pin.
+TOOLS_DIR="${TOOLS_DIR:-$ROOT/.local/bin}"
+
+find_go() {
+  local go=go
+  command -v go >/dev/null || go=/usr/local/go/bin/go
+  command -v "$go" >/dev/null || die "Go is needed to build $1 (go build); install Go >= 1.25 (https://go.dev/doc/install) and re-run make $2"
+  echo "$go"
+}
+
+tool_version() {
+  local bin="$TOOLS_DIR/$1"
+  [ -x "$bin" ] || return 0
+  case "$1" in
+    kubectl) "$bin" version --client -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -1 ;;
+    etcd) "$bin" --version 2>/dev/null | sed -n 's/^etcd Version: */v/p' ;;
+    kwok) "$bin" --version 2>/dev/null | sed -n 's/.*version \(v[^ ]*\).*/\1/p' | head -1 ;;
+    *) "$bin" --version 2>/dev/null | sed -n 's/^Kubernetes //p' ;;
+  esac
+}
+
+install_cluster_tools() {
+  local go kube_stale=() name start=$SECONDS
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [ "$(tool_version "$name")" = "$KUBE_TOOLS_VERSION" ] || kube_stale+=("$name")
+  done
+  local etcd_ok=1 kwok_ok=1
+  [ "$(tool_version etcd)" = "$ETCD_VERSION" ] || etcd_ok=0
+  [ "$(tool_version kwok)" = "$KWOK_VERSION" ] || kwok_ok=0
+  if [ ${#kube_stale[@]} -eq 0 ] && [ $etcd_ok = 1 ] && [ $kwok_ok = 1 ]; then
+    echo "cluster tools: kubernetes $KUBE_TOOLS_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION present ($TOOLS_DIR)"
+    return
+  fi
+  go="$(find_go "the cluster test tools" cluster-tools)"
+  mkdir -p "$TOOLS_DIR"
+  export CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly"
+  if [ ${#kube_stale[@]} -gt 0 ]; then
+    log "building ${kube_stale[*]} $KUBE_TOOLS_VERSION (about 6 minutes on a cold Go cache)"
+    local minor="${KUBE_TOOLS_VERSION#v1.}"; minor="${minor%%.*}"
+    # The version is stamped as Kubernetes' own release build does it.
+    local ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_TOOLS_VERSION"
+    ld="$ld -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+    ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_TOOLS_VERSION"
+    ld="$ld -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+    # One go build for all of them: packages compile in parallel and once.
+    local pkgs=() out
+    for name in ${kube_stale[@]+"${kube_stale[@]}"}; do pkgs+=("k8s.io/kubernetes/cmd/$name"); done
+    out="$(mktemp -d)"
+    (cd k8s/tools/kube && "$go" build -ldflags "$ld" -o "$out/" "${pkgs[@]}")
+    for name in ${kube_stale[@]+"${kube_stale[@]}"}; do mv -f "$out/$name" "$TOOLS_DIR/$name"; done
+    rmdir "$out"
+  fi
+  if [ $etcd_ok = 0 ]; then
+    log "building etcd $ETCD_VERSION"
+    (cd k8s/tools/etcd && "$go" build -ldflags "-s -w" -o "$TOOLS_DIR/etcd" go.etcd.io/etcd/server/v3)
+  fi
+  if [ $kwok_ok = 0 ]; then
+    log "building kwok $KWOK_VERSION"
+    (cd k8s/tools/kwok && "$go" build -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+      -o "$TOOLS_DIR/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  fi
+  for name in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok; do
+    local want="$KUBE_TOOLS_VERSION"
+    [ "$name" = etcd ] && want="$ETCD_VERSION"
+    [ "$name" = kwok ] && want="$KWOK_VERSION"
+    [ "$(tool_version "$name")" = "$want" ] || die "$TOOLS_DIR/$name reports '$(tool_version "$name")', not $want; delete it and re-run make cluster-tools"
+  done
+  echo "cluster tools built in $((SECONDS - start))s: $TOOLS_DIR"
+}
+
 # ---------------------------------------------------------------- prerequisites
 require_tools() {
   local missing=()
   command -v docker >/dev/null || missing+=("docker (https://docs.docker.com/engine/install/)")
   command -v kind >/dev/null || missing+=("kind ${KIND_VERSION} (go install sigs.k8s.io/kind@${KIND_VERSION})")
-  command -v kubectl >/dev/null || missing+=("kubectl (https://kubernetes.io/docs/tasks/tools/)")
-  [ -x "$HELM" ] || command -v helm >/dev/null || missing+=("helm ${HELM_VERSION} (make helm)")
+  command -v "$KUBECTL" >/dev/null || missing+=("kubectl (https://kubernetes.io/docs/tasks/tools/)")
+  [ -x "$HELM" ] || command -v helm >/dev/null || missing+=("helm ${HELM_VERSION} (make helm builds it; or any helm 3 on PATH)")
   if [ ${#missing[@]} -gt 0 ]; then
     printf 'error: make deploy needs these tools on PATH:\n' >&2
     printf '  - %s\n' "${missing[@]}" >&2
     exit 2
   fi
-  [ -x "$HELM" ] || HELM="$(command -v helm)"
+  resolve_helm
   docker info >/dev/null 2>&1 || die "the Docker engine is not reachable (docker info failed); start Docker and re-run make deploy"
+}
+
+# The pinned helm of `make helm` if built, else a helm on PATH (never built implicitly).
+resolve_helm() {
+  if [ -x "$HELM" ]; then return; fi
+  command -v helm >/dev/null || die "helm is not installed: run make helm (builds helm $HELM_VERSION with Go) or put a helm 3 on PATH"
+  HELM="$(command -v helm)"
 }
 
 cluster_exists() { command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; }
@@ -146,8 +232,7 @@ deploy() {
   tag="$(image_tag)"
   build_and_load "$tag"
 
-  log "namespaces"
-  k apply --server-side -f k8s/namespaces.yaml >/dev/null
+  apply_namespaces
   helm_repos
 
   log "kube-prometheus-stack $KUBE_PROMETHEUS_STACK_CHART_VERSION (Prometheus, Alertmanager, Grafana, monitoring CRDs)"
@@ -165,8 +250,7 @@ deploy() {
   h upgrade --install cnpg cnpg/cloudnative-pg --version "$CNPG_CHART_VERSION" \
     -n cnpg-system -f k8s/values/cnpg.yaml --wait --timeout 10m
 
-  log "Kafka (KRaft) and PostgreSQL clusters"
-  k apply --server-side -f k8s/kafka/ -f k8s/postgres/ -f k8s/monitoring/ >/dev/null
+  apply_resources
   k -n olist wait cluster.postgresql.cnpg.io/olist-pg --for=condition=Ready --timeout=15m
   k -n airflow wait cluster.postgresql.cnpg.io/airflow-pg --for=condition=Ready --timeout=15m
   k -n kafka wait kafka.kafka.strimzi.io/olist --for=condition=Ready --timeout=15m
@@ -175,15 +259,7 @@ deploy() {
   h upgrade --install spark-operator spark-operator/spark-operator --version "$SPARK_OPERATOR_CHART_VERSION" \
     -n spark-operator -f k8s/values/spark-operator.yaml --wait --timeout 10m
 
-  log "olist-platform (image $PIPELINE_IMAGE:$tag)"
-  # No --wait: the migration is a post-install/upgrade hook and the consumers become
-  # ready only once it has run; the rollout is awaited below instead.
-  local extra=()
-  # OLIST_VALUES: an extra values file for our chart (the CI run turns the producer on).
-  if [ -n "${OLIST_VALUES:-}" ]; then extra=(-f "$OLIST_VALUES"); fi
-  h upgrade --install "$RELEASE" charts/olist-platform -n "$APP_NS" \
-    "${extra[@]}" --set-string image.tag="$tag" --timeout 15m
-  k -n "$APP_NS" rollout status deploy -l app.kubernetes.io/instance="$RELEASE",app.kubernetes.io/component=consumer --timeout=10m
+  install_app "$tag"
   restart_grafana_once
 
   log "Airflow $AIRFLOW_VERSION (chart $AIRFLOW_CHART_VERSION, KubernetesExecutor)"
@@ -200,11 +276,56 @@ deploy() {
   chmod 600 "$overrides"
   printf 'images:\n  airflow:\n    tag: "%s"\ncreateUserJob:\n  defaultUser:\n    password: "%s"\n' \
     "$tag" "$(secret_value airflow airflow-admin password)" >"$overrides"
+  # The chart's migration and create-user Jobs are plain Jobs (no hooks, see the values
+  # file) with fixed names; a Job's pod template is immutable, so a re-deploy with a new
+  # image would be refused: finished ones are removed first (both are idempotent).
+  k -n airflow delete job airflow-run-airflow-migrations airflow-create-user \
+    --ignore-not-found --wait=true >/dev/null
   h upgrade --install airflow apache-airflow/airflow --version "$AIRFLOW_CHART_VERSION" -n airflow \
-    -f k8s/values/airflow.yaml -f "$overrides" --wait --timeout 20m
+    -f k8s/values/airflow.yaml -f "$overrides" --wait --wait-for-jobs --timeout 20m
+  # --wait does not cover a plain Job on every helm version: the admin login exists
+  # only once create-user has completed.
+  k -n airflow wait job/airflow-create-user --for=condition=Complete --timeout=10m
 
   log "deployed"
   urls
+}
+
+# ------------------------------------------------ steps that need only a cluster
+apply_namespaces() {
+  log "namespaces"
+  k apply --server-side -f k8s/namespaces.yaml >/dev/null
+}
+
+# The Kafka, PostgreSQL and monitoring resources (their CRDs come with the operators).
+apply_resources() {
+  log "Kafka (KRaft) and PostgreSQL clusters, PodMonitors"
+  k apply --server-side --validate=strict -f k8s/kafka/ -f k8s/postgres/ -f k8s/monitoring/ >/dev/null
+}
+
+# Our chart; the migration hook Job must complete, then the consumers roll out.
+install_app() {
+  local tag="${1:?usage: install-app TAG}"
+  resolve_helm
+  log "olist-platform (image $PIPELINE_IMAGE:$tag)"
+  # No --wait: the migration is a post-install/upgrade hook and the consumers become
+  # ready only once it has run; the rollout is awaited below instead.
+  local extra=()
+  # OLIST_VALUES: an extra values file for our chart (the CI run turns the producer on).
+  if [ -n "${OLIST_VALUES:-}" ]; then extra=(-f "$OLIST_VALUES"); fi
+  # ${a[@]+"${a[@]}"}: bash 3.2 (macOS) treats an empty array as unset under set -u.
+  h upgrade --install "$RELEASE" charts/olist-platform -n "$APP_NS" \
+    ${extra[@]+"${extra[@]}"} --set-string image.tag="$tag" --timeout 15m
+  k -n "$APP_NS" rollout status deploy -l app.kubernetes.io/instance="$RELEASE",app.kubernetes.io/component=consumer --timeout=10m
+}
+
+uninstall_app() {
+  resolve_helm
+  if h status "$RELEASE" -n "$APP_NS" >/dev/null 2>&1; then
+    h uninstall "$RELEASE" -n "$APP_NS" --wait --timeout 5m
+  else
+    echo "release $RELEASE: not installed"
+  fi
 }
 
 # Grafana reads the warehouse's read-only login at start; the first deploy creates
@@ -256,9 +377,14 @@ EOF
 
 case "${1:-}" in
   install-helm) install_helm ;;
+  install-cluster-tools) install_cluster_tools ;;
+  apply-namespaces) apply_namespaces ;;
+  apply-resources) apply_resources ;;
+  install-app) install_app "${2:-}" ;;
+  uninstall-app) uninstall_app ;;
   deploy) deploy ;;
   undeploy) undeploy ;;
   status) status ;;
   urls) urls ;;
-  *) echo "usage: $0 install-helm|deploy|undeploy|status|urls" >&2; exit 2 ;;
+  *) echo "usage: $0 install-helm|install-cluster-tools|deploy|undeploy|status|urls|apply-namespaces|apply-resources|install-app TAG|uninstall-app" >&2; exit 2 ;;
 esac

@@ -109,6 +109,17 @@ class LocalStackSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """Ports of the local control plane (``olist stack up cluster``), all on 127.0.0.1."""
+
+    api_port: int
+    etcd_port: int
+    etcd_peer_port: int
+    controller_manager_port: int
+    scheduler_port: int
+
+
+@dataclass(frozen=True)
 class SparkSettings:
     master: str
     driver_memory: str
@@ -126,6 +137,7 @@ class Settings:
     kafka: KafkaSettings
     spark: SparkSettings
     local: LocalStackSettings
+    cluster: ClusterSettings
     data_dir: Path | None
     log_level: str
     log_format: str  # "json" or "console"
@@ -256,6 +268,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             kafka_controller_port=e.integer("OLIST_KAFKA_CONTROLLER_PORT", 59093),
             prometheus_port=e.integer("OLIST_PROMETHEUS_PORT", 59090),
             pushgateway_port=e.integer("OLIST_PUSHGATEWAY_PORT", 59091),
+        ),
+        cluster=ClusterSettings(
+            api_port=e.integer("OLIST_CLUSTER_API_PORT", 58443),
+            etcd_port=e.integer("OLIST_CLUSTER_ETCD_PORT", 58379),
+            etcd_peer_port=e.integer("OLIST_CLUSTER_ETCD_PEER_PORT", 58380),
+            controller_manager_port=e.integer("OLIST_CLUSTER_CONTROLLER_MANAGER_PORT", 58257),
+            scheduler_port=e.integer("OLIST_CLUSTER_SCHEDULER_PORT", 58259),
         ),
         data_dir=Path(data_dir).resolve() if data_dir else None,
         log_level=env.get("OLIST_LOG_LEVEL", "INFO").upper(),

@@ -18,7 +18,8 @@ def register(sub: Any) -> None:
             "services",
             nargs="*",
             help="limit to these services or groups (default: all but the on-demand monitoring "
-            "services; `monitor` = pushgateway, postgres-exporter, prometheus)",
+            "services; `monitor` = pushgateway, postgres-exporter, prometheus; `cluster` = etcd, "
+            "kube-apiserver, kube-controller-manager, kube-scheduler, kwok)",
             metavar="SERVICE",
         )
         return p
@@ -55,7 +56,7 @@ def _stack(args: argparse.Namespace, settings: Settings, everything: bool = Fals
 def _print_states(states: Any) -> None:
     for st in states:
         pid = f"pid {st.pid}" if st.pid else ""
-        print(f"{st.name:<10} {st.label:<9} {st.address:<18} {pid}".rstrip())
+        print(f"{st.name:<23} {st.label:<9} {st.address:<18} {pid}".rstrip())
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:

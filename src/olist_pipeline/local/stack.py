@@ -492,18 +492,35 @@ def _monitoring(class_name: str) -> ServiceFactory:
     return make
 
 
+def _cluster(name: str) -> ServiceFactory:
+    def make(settings: Settings) -> Service:
+        from olist_pipeline.local import cluster
+
+        return cluster.CLUSTER_SERVICES[name](settings)
+
+    return make
+
+
+_CLUSTER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
 # Start order; stop runs in reverse. Later issues register more services here.
 SERVICES: dict[str, ServiceFactory] = {
     "postgres": PostgresService,
     "kafka": KafkaService,
+    **{name: _cluster(name) for name in _CLUSTER},
     "pushgateway": _monitoring("PushgatewayService"),
     "postgres-exporter": _monitoring("PostgresExporterService"),
     "prometheus": _monitoring("PrometheusService"),
 }
-# Started only when named (`olist stack up monitor`), so `olist stack up` stays fast.
-ON_DEMAND: frozenset[str] = frozenset({"pushgateway", "postgres-exporter", "prometheus"})
+# Started only when named (`olist stack up monitor`, `olist stack up cluster`), so
+# `olist stack up` stays fast.
+ON_DEMAND: frozenset[str] = frozenset({"pushgateway", "postgres-exporter", "prometheus", *_CLUSTER})
 # Names that stand for several services.
-GROUPS: dict[str, tuple[str, ...]] = {"monitor": ("pushgateway", "postgres-exporter", "prometheus")}
+GROUPS: dict[str, tuple[str, ...]] = {
+    "monitor": ("pushgateway", "postgres-exporter", "prometheus"),
+    # etcd, the API server, controller-manager, scheduler and kwok's simulated node.
+    "cluster": _CLUSTER,
+}
 
 
 class LocalStack:

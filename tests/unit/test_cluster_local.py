@@ -1,0 +1,114 @@
+"""`olist stack up cluster`: on demand only, and its one-line errors (no process started)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from olist_pipeline.cli import main
+from olist_pipeline.config import Settings, load_settings
+from olist_pipeline.local import cluster
+from olist_pipeline.local.prereqs import PrerequisiteError
+from olist_pipeline.local.stack import LocalStack, StackError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def _settings(state: Path, **env: str) -> Settings:
+    return load_settings({"OLIST_STATE_DIR": str(state), **env})
+
+
+def test_cluster_is_on_demand_and_in_start_order(state: Path) -> None:
+    settings = _settings(state)
+    assert "etcd" not in [s.name for s in LocalStack(settings).services]
+    assert [s.name for s in LocalStack(settings, ["cluster"]).services] == [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+    ]
+
+
+def test_missing_binary_names_the_fix(state: Path) -> None:
+    with pytest.raises(PrerequisiteError, match=r"make cluster-tools") as err:
+        LocalStack(_settings(state), ["cluster"]).up()
+    assert "\n" not in str(err.value)
+    assert not (state / "cluster" / "etcd.pid").exists()
+
+
+def test_cli_exits_2_with_one_line(
+    state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLIST_STATE_DIR", str(state))
+    assert main(["stack", "up", "cluster"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([line for line in err if "make cluster-tools" in line]) == 1
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        yield s.getsockname()[1]
+
+
+def test_port_in_use_names_the_variable(state: Path, busy_port: int) -> None:
+    bindir = state / "bin"
+    bindir.mkdir(parents=True)
+    # Stand-ins that are never run: the port check comes before any process starts.
+    for name in cluster.BINARIES:
+        (bindir / name).write_text("#!/bin/sh\nexit 1\n")
+        (bindir / name).chmod(0o755)
+    settings = _settings(state, OLIST_CLUSTER_ETCD_PORT=str(busy_port))
+    with pytest.raises(StackError, match=rf"port {busy_port} .*OLIST_CLUSTER_ETCD_PORT=<port>"):
+        LocalStack(settings, ["etcd"]).up()
+    assert not (state / "cluster" / "etcd.pid").exists()
+
+
+def test_ports_are_configurable_and_default_apart_from_the_other_services(state: Path) -> None:
+    settings = _settings(state, OLIST_CLUSTER_API_PORT="40001")
+    assert settings.cluster.api_port == 40001
+    defaults = load_settings({})
+    ours = {
+        defaults.cluster.api_port,
+        defaults.cluster.etcd_port,
+        defaults.cluster.etcd_peer_port,
+        defaults.cluster.controller_manager_port,
+        defaults.cluster.scheduler_port,
+    }
+    others = {
+        defaults.local.pg_port,
+        defaults.local.kafka_port,
+        defaults.local.kafka_controller_port,
+        defaults.local.prometheus_port,
+        defaults.local.pushgateway_port,
+    }
+    assert len(ours) == 5 and not ours & others
+
+
+def test_build_modules_pin_the_versions_of_versions_env() -> None:
+    from tests.k8s_validate import pinned_versions
+
+    v = pinned_versions()
+    tools = ROOT / "k8s" / "tools"
+    assert f"k8s.io/kubernetes {v['KUBE_TOOLS_VERSION']}" in (tools / "kube" / "go.mod").read_text()
+    assert (
+        f"go.etcd.io/etcd/server/v3 {v['ETCD_VERSION']}" in (tools / "etcd" / "go.mod").read_text()
+    )
+    assert f"sigs.k8s.io/kwok {v['KWOK_VERSION']}" in (tools / "kwok" / "go.mod").read_text()
+    # The control plane is of the kind target's minor.
+    assert v["KUBE_TOOLS_VERSION"].startswith(
+        "v" + ".".join(v["KUBERNETES_VERSION"].split(".")[:2]) + "."
+    )
+    for module in ("kube", "etcd", "kwok"):
+        assert (tools / module / "go.sum").stat().st_size > 0
