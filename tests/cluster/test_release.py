@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from olist_pipeline.local.cluster import NODE_NAME
-from tests.charts.conftest import CHART, CI_VALUES
+from tests.charts.conftest import CHART, CI_VALUES, render
 from tests.cluster.conftest import Kube
 
 RELEASE = "olist"
@@ -27,7 +27,6 @@ JOB_NAMESPACES = ("olist-jobs", "spark-jobs")
 INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
 FIRST_TAG = "cluster-tier-1"
 SECOND_TAG = "cluster-tier-2"
-SOURCE_PV = "olist-source-data-tier"
 # What kubectl lists of ours after the uninstall (everything namespaced and labelled).
 OUR_KINDS = (
     "deployments,jobs,pods,services,configmaps,secrets,serviceaccounts,roles,rolebindings,"
@@ -36,22 +35,44 @@ OUR_KINDS = (
 )
 
 
-def _source_data_volume(kube: Kube) -> None:
-    # No provisioner here: the source-data claim binds to a volume made for it.
-    pv = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": SOURCE_PV},
-        "spec": {
-            "capacity": {"storage": "5Gi"},
-            "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "hostPath": {"path": "/tmp/olist-source-data"},
-            "claimRef": {"namespace": "olist-jobs", "name": "olist-source-data"},
-        },
-    }
-    kube.kubectl("apply", "--server-side", "--field-manager=olist-tests", "-f", "-",
-                 stdin=json.dumps(pv))  # fmt: skip
+def _claims() -> list[dict[str, Any]]:
+    """The PersistentVolumeClaims our chart renders with the values the tier installs."""
+    return [d for d in render(CI_VALUES) if d.get("kind") == "PersistentVolumeClaim"]
+
+
+def _pv_name(claim: dict[str, Any]) -> str:
+    return f"{claim['metadata']['name']}-tier"
+
+
+def _volumes_for_claims(kube: Kube) -> None:
+    # No provisioner here: each claim of the chart (source data, the live job's
+    # checkpoint, ...) binds to a volume made for it, or `--wait` never ends.
+    for claim in _claims():
+        meta = claim["metadata"]
+        pv = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": _pv_name(claim)},
+            "spec": {
+                "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
+                "accessModes": claim["spec"]["accessModes"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": f"/tmp/{meta['name']}"},
+                "claimRef": {"namespace": meta.get("namespace", NS), "name": meta["name"]},
+            },
+        }
+        kube.kubectl("apply", "--server-side", "--field-manager=olist-tests", "-f", "-",
+                     stdin=json.dumps(pv))  # fmt: skip
+
+
+def _drop_claims_and_volumes(kube: Kube, *, wait: bool) -> None:
+    waiting = ("--timeout=60s",) if wait else ("--wait=false",)
+    for claim in _claims():
+        meta = claim["metadata"]
+        kube.kubectl("-n", meta.get("namespace", NS), "delete", "pvc", meta["name"],
+                     "--ignore-not-found", *waiting, check=False)  # fmt: skip
+        kube.kubectl("delete", "pv", _pv_name(claim), "--ignore-not-found", *waiting,
+                     check=False)  # fmt: skip
 
 
 def _items(kube: Kube, *args: str) -> list[dict[str, Any]]:
@@ -64,11 +85,9 @@ def release(namespaces: Kube) -> Iterator[Kube]:
     kube = namespaces
     kube.helm("uninstall", RELEASE, "-n", NS, "--wait", check=False)
     # A claim or volume left by an earlier session (etcd's data outlives `down`) would
-    # keep the new claim from binding: both go first, then a fresh volume is made.
-    kube.kubectl("-n", "olist-jobs", "delete", "pvc", "olist-source-data", "--ignore-not-found",
-                 "--timeout=60s", check=False)  # fmt: skip
-    kube.kubectl("delete", "pv", SOURCE_PV, "--ignore-not-found", "--timeout=60s", check=False)
-    _source_data_volume(kube)
+    # keep the new claim from binding: both go first, then fresh volumes are made.
+    _drop_claims_and_volumes(kube, wait=True)
+    _volumes_for_claims(kube)
     kube.helm(
         "install", RELEASE, str(CHART), "-n", NS, "-f", str(CI_VALUES),
         "--set-string", f"image.tag={FIRST_TAG}",
@@ -78,10 +97,7 @@ def release(namespaces: Kube) -> Iterator[Kube]:
         yield kube
     finally:
         kube.helm("uninstall", RELEASE, "-n", NS, "--wait", check=False)
-        kube.kubectl("-n", "olist-jobs", "delete", "pvc", "olist-source-data",
-                     "--ignore-not-found", "--wait=false", check=False)  # fmt: skip
-        kube.kubectl("delete", "pv", SOURCE_PV, "--ignore-not-found", "--wait=false",
-                     check=False)  # fmt: skip
+        _drop_claims_and_volumes(kube, wait=False)
 
 
 def test_install_ran_every_job_on_the_simulated_node(release: Kube) -> None:
