@@ -61,8 +61,9 @@ def run(
 
 
 def _one(settings: Settings, query: str) -> Any:
-    # The transformer reads every layer; the reader role never sees raw.
-    with connect(settings, Role.TRANSFORMER) as conn:
+    # The quality role reads every layer, the stream's event tables included (the
+    # reader never sees raw; the transformer no longer reads the event tables).
+    with connect(settings, Role.QUALITY) as conn:
         row = conn.execute(query).fetchone()
     assert row is not None
     return row[0]
