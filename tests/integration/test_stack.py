@@ -31,6 +31,15 @@ def _olist(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def _state(status: str, service: str) -> str | None:
+    """The state column of ``service`` in `olist stack status` (columns are padded)."""
+    for line in status.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == service:
+            return parts[1]
+    return None
+
+
 @pytest.fixture
 def private_env(base_settings: Settings) -> Iterator[dict[str, str]]:
     # Inside the main state dir (not /tmp/pytest-of-root, which is mode 700)
@@ -57,7 +66,7 @@ def test_up_status_down_is_idempotent(private_env: dict[str, str]) -> None:
         up = _olist(private_env, "stack", "up")
         assert up.returncode == 0, up.stderr
         status = _olist(private_env, "stack", "status").stdout
-        assert "postgres   up" in status and "kafka      up" in status
+        assert _state(status, "postgres") == "up" and _state(status, "kafka") == "up"
         assert f"127.0.0.1:{private_env['OLIST_PG_PORT']}" in status
 
         again = _olist(private_env, "stack", "up")  # already up: a no-op
@@ -69,7 +78,7 @@ def test_up_status_down_is_idempotent(private_env: dict[str, str]) -> None:
         down = _olist(private_env, "stack", "down")
     assert down.returncode == 0, down.stderr
     status = _olist(private_env, "stack", "status").stdout
-    assert "postgres   down" in status and "kafka      down" in status
+    assert _state(status, "postgres") == "down" and _state(status, "kafka") == "down"
     assert _olist(private_env, "stack", "down").returncode == 0  # stopping twice is fine
 
 
