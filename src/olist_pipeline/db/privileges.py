@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from olist_pipeline.contracts.sources import TABLES
+
 PRIVILEGES: tuple[str, ...] = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 SCHEMAS: tuple[str, ...] = ("raw", "staging", "warehouse", "marts", "audit")
 
@@ -82,17 +84,6 @@ STAGING_CUSTOMERS = Rule(
     "as the other staging tables; the live sales job reads it for the per-state split",
 )
 
-_RAW_TABLES = (
-    "customers",
-    "geolocation",
-    "order_items",
-    "order_payments",
-    "order_reviews",
-    "orders",
-    "products",
-    "sellers",
-    "category_translation",
-)
 _WAREHOUSE_TABLES = (
     "dim_date",
     "dim_geolocation",
@@ -123,8 +114,8 @@ def _audit(why: str, **writers: str) -> Rule:
 
 
 MATRIX: Mapping[str, Rule] = {
-    **{f"raw.{t}": RAW for t in _RAW_TABLES},
-    **{f"staging.{t}": BUILT for t in _RAW_TABLES if t != "customers"},
+    **{f"raw.{t}": RAW for t in TABLES},
+    **{f"staging.{t}": BUILT for t in TABLES if t != "customers"},
     "staging.customers": STAGING_CUSTOMERS,
     "staging.order_events": STREAM_EVENTS,
     "staging.payment_events": STREAM_EVENTS,

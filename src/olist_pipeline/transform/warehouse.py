@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from olist_pipeline.config import Settings
+from olist_pipeline.contracts.sources import TABLES
 from olist_pipeline.logs import get_logger
 from olist_pipeline.transform import rules
 from olist_pipeline.transform.io import (
@@ -514,17 +515,6 @@ def facts(
 
 
 SMALL_STAGING_TABLES = frozenset({"sellers", "category_translation"})
-STAGING_TABLES = (
-    "customers",
-    "geolocation",
-    "order_items",
-    "order_payments",
-    "order_reviews",
-    "orders",
-    "products",
-    "sellers",
-    "category_translation",
-)
 
 
 def build(
@@ -544,7 +534,7 @@ def build(
             parallel_on=None if t in SMALL_STAGING_TABLES else "_row_number",
         )
 
-    st = {t: source(t).cache() for t in STAGING_TABLES}
+    st = {t: source(t).cache() for t in TABLES}
     span = (
         st["orders"]
         .agg(
