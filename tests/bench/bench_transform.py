@@ -79,7 +79,7 @@ def run_scale(base: Settings, scale: float, work: Path) -> dict[str, float]:
                 print(f"   spark {layer}: {seconds:.1f}s", flush=True)
 
             # As `olist transform all`: one session, each layer handed to the next.
-            built_layers(settings, f"bench-{scale}", spark, LAYERS, built)
+            built_layers(settings, f"bench-{scale}", lambda: spark, LAYERS, built)
 
         with psycopg.connect(settings.postgres.dsn(Role.ADMIN), autocommit=True) as c:
             for layer in LAYERS:

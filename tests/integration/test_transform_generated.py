@@ -246,7 +246,7 @@ def _checksums(settings: Settings, layers: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _spark_submit(
-    settings: Settings, app: str, run_id: str, **env: str
+    settings: Settings, app: str, run_id: str, *args: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
     from olist_pipeline.local import jars
 
@@ -270,6 +270,7 @@ def _spark_submit(
             str(ROOT / "spark-apps" / f"{app}.py"),
             "--run-id",
             run_id,
+            *args,
         ],
         capture_output=True,
         text=True,
@@ -282,7 +283,8 @@ def _spark_submit(
 
 def test_spark_submit_rerun_changes_no_row(built: Settings) -> None:
     before = _checksums(built, ("warehouse", "marts"))
-    done = _spark_submit(built, "marts", RUN)
+    # A full refresh: nothing is pending, so a plain run would not start Spark at all.
+    done = _spark_submit(built, "marts", RUN, "--full-refresh")
     assert done.returncode == 0, done.stderr[-3000:]
     assert _checksums(built, ("warehouse", "marts")) == before
     assert one(
@@ -299,7 +301,7 @@ def test_spark_submit_failure_exits_non_zero(built: Settings) -> None:
     with connect(built, Role.ADMIN, autocommit=True) as conn:
         conn.execute("REVOKE SELECT ON raw.orders FROM olist_transformer")
     try:
-        failed = _spark_submit(built, "staging", "gen-run-broken")
+        failed = _spark_submit(built, "staging", "gen-run-broken", "--full-refresh")
     finally:
         with connect(built, Role.ADMIN, autocommit=True) as conn:
             conn.execute("GRANT SELECT ON raw.orders TO olist_transformer")

@@ -133,10 +133,10 @@ def test_raw_scope_limits_to_the_runs_batches() -> None:
     rid = [c for c in suite("raw", scope) if c.name == "row_count_vs_source"]
     orders = next(c for c in rid if c.table == "raw.orders")
     assert "batch_id IN ('orders-abc')" in orders.sql
-    # Newest batch wins, as staging does it.
-    assert 'ORDER BY "order_id", _loaded_at DESC, _batch_id DESC, _row_number' in raw_current(
-        "orders"
-    )
+    # Newest batch wins, as staging does it: by the data interval it holds, else its load time.
+    current = raw_current("orders")
+    assert "coalesce((SELECT b.data_interval_start FROM audit.batches b" in current
+    assert "r._loaded_at) DESC, _batch_id DESC, _row_number)" in current
 
 
 def test_schema_check_lists_accepted_types() -> None:

@@ -127,8 +127,25 @@ MATRIX: Mapping[str, Rule] = {
     },
     **{f"marts.{t}": LIVE_LOG for t in ("live_events_applied", "live_batches", "live_late_events")},
     "audit.batches": _audit(
-        "manifest: an upsert turns a failed batch into a succeeded one, never deletes",
+        "manifest: an upsert turns a failed batch into a succeeded one, never deletes;"
+        " the transformer reads what is pending",
         loader="SELECT INSERT UPDATE",
+        transformer="SELECT",
+        quality="SELECT",
+    ),
+    "audit.layer_batches": _audit(
+        "batches a layer has taken in: an increment adds, a full refresh replaces",
+        transformer="SELECT INSERT DELETE",
+        quality="SELECT",
+    ),
+    "audit.layer_dirty": _audit(
+        "keys the layer above must rebuild: consumed (deleted) when it publishes",
+        transformer="SELECT INSERT DELETE",
+        quality="SELECT",
+    ),
+    "audit.layer_totals": _audit(
+        "cumulative numbers of a layer's increments, updated as it publishes",
+        transformer="SELECT INSERT UPDATE DELETE",
         quality="SELECT",
     ),
     "audit.quarantine": _audit(

@@ -106,9 +106,14 @@ def raw_current(table: str) -> str:
         return rel
     key = ", ".join(ident(col) for col in c.primary_key)
     not_null = " AND ".join(f"btrim({ident(col)}) <> ''" for col in c.primary_key)
+    # Versions ordered as staging orders them: the data interval a batch holds, else its load time.
+    version = (
+        "coalesce((SELECT b.data_interval_start FROM audit.batches b"
+        f" WHERE b.table_name = {literal(table)} AND b.batch_id = r._batch_id), r._loaded_at)"
+    )
     return (
-        f"(SELECT DISTINCT ON ({key}) * FROM {rel} WHERE {not_null} "
-        f"ORDER BY {key}, _loaded_at DESC, _batch_id DESC, _row_number)"
+        f"(SELECT DISTINCT ON ({key}) * FROM {rel} r WHERE {not_null} "
+        f"ORDER BY {key}, {version} DESC, _batch_id DESC, _row_number)"
     )
 
 

@@ -16,10 +16,17 @@ def register(sub: Any) -> None:
         "transform",
         help="PySpark batch transformations: raw -> staging -> warehouse -> marts",
         description="Build one layer (or all, in order) from the layer below and publish it "
-        "atomically. Re-running a run id rebuilds the same rows.",
+        "atomically. By default a layer takes in only what is new since its last run (raw "
+        "batches it has not staged, keys the layer below changed) and does nothing when "
+        "nothing is; the result equals a full rebuild.",
     )
     p.add_argument("layer", choices=(*LAYERS, "all"), help="the layer to build")
     p.add_argument("--run-id", default=None, help="run id (default: OLIST_RUN_ID)")
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the layer(s) from everything below instead of the increment",
+    )
     p.set_defaults(func=_transform)
 
 
@@ -27,5 +34,8 @@ def _transform(args: argparse.Namespace, settings: Settings) -> int:
     from olist_pipeline.transform.jobs import run_layers
 
     layers = LAYERS if args.layer == "all" else (args.layer,)
-    run_layers(settings, layers, args.run_id)
+    plans = run_layers(settings, layers, args.run_id, full_refresh=args.full_refresh)
+    for layer, plan in plans.items():
+        d = plan.describe()
+        print(f"{layer:<10} {d['mode']:<10} batches={d['batches']:<5} ({d['reason']})")
     return EXIT_OK

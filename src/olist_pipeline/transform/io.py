@@ -14,13 +14,13 @@ the same rows.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
+from psycopg import Connection, sql
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.db import audit, connect
@@ -115,9 +115,25 @@ def read_table(
     return reader.option("dbtable", qualified).load()
 
 
-def read_raw(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
-    """Every batch of ``raw.<table>`` (all text + lineage), read in parallel."""
-    return read_table(spark, settings, f"raw.{table}", parallel_on="_row_number")
+def read_raw(
+    spark: SparkSession, settings: Settings, table: str, *, where: str | None = None
+) -> DataFrame:
+    """Batches of ``raw.<table>`` (all text + lineage), read in parallel.
+
+    ``_version_at`` orders the versions of a key: the start of the data
+    interval its batch holds, or when it was loaded for a batch without one,
+    so a day that arrives late still sorts by its date. ``where`` (SQL over
+    alias ``r``) keeps the rows an increment needs.
+    """
+    query = (
+        f"(SELECT r.*, coalesce(b.data_interval_start, r._loaded_at) AS _version_at"
+        # LEFT: a partition attached without a manifest row still stages (by its load time).
+        f" FROM raw.{table} r LEFT JOIN audit.batches b"
+        f" ON b.table_name = '{table}' AND b.batch_id = r._batch_id"
+        + (f" WHERE {where}" if where else "")
+        + ") q"
+    )
+    return read_table(spark, settings, query, parallel_on="_row_number")
 
 
 @dataclass
@@ -147,6 +163,7 @@ class LayerWriter:
         self.run_id = run_id
         self.written: list[str] = []
         self.rows: dict[str, int] = {}
+        self.keys: list[str] = []
         self._lock = threading.Lock()
 
     def write(self, table: str, df: DataFrame) -> int:
@@ -233,11 +250,14 @@ class LayerWriter:
             ).fetchone()
         return row[0] if row else None
 
-    def aggregates(self, table: str, expressions: Mapping[str, str]) -> dict[str, Any]:
-        """Named aggregates over a written run table, in one query."""
+    def aggregates(
+        self, table: str, expressions: Mapping[str, str], *, published: bool = False
+    ) -> dict[str, Any]:
+        """Named aggregates over a written run table (or the ``published`` target), in one query."""
         if not expressions:
             return {}
-        scratch = sql.Identifier(self.schema, run_table(table, self.run_id))
+        name = table if published else run_table(table, self.run_id)
+        scratch = sql.Identifier(self.schema, name)
         select = sql.SQL(", ").join(
             sql.SQL("{} AS {}").format(sql.SQL(e), sql.Identifier(n))
             for n, e in expressions.items()
@@ -247,30 +267,73 @@ class LayerWriter:
         assert row is not None
         return {n: (v if v is not None else 0) for n, v in zip(expressions, row, strict=True)}
 
-    def publish(self) -> None:
-        """Swap every written table into its target in one transaction."""
+    def key_table(
+        self, name: str, query: sql.SQL | sql.Composed, params: Sequence[Any] = ()
+    ) -> str:
+        """A run-scoped table of keys (``CREATE ... AS query``): what an increment touches.
+
+        Returns its qualified name. It is dropped with the run tables, when the
+        layer publishes or is discarded.
+        """
+        scratch_name = run_table(f"k_{name}", self.run_id)
+        scratch = sql.Identifier(self.schema, scratch_name)
+        with connect(self.settings, Role.TRANSFORMER, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch))
+            with self._lock:
+                self.keys.append(scratch_name)
+            conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS ").format(scratch) + query, params)
+            conn.execute(sql.SQL("ANALYZE {}").format(scratch))
+        return f"{self.schema}.{scratch_name}"
+
+    def publish(
+        self,
+        deletes: Mapping[str, sql.Composed] | None = None,
+        before: Callable[[Connection[Any]], None] | None = None,
+        after: Callable[[Connection[Any]], None] | None = None,
+    ) -> None:
+        """Swap every written table into its target in one transaction.
+
+        A table named in ``deletes`` is an increment: that statement removes the
+        rows its run table replaces (the keys it rebuilt), instead of the
+        TRUNCATE of a full build. ``before`` runs first and ``after`` last in
+        the same transaction (the layer's bookkeeping), so the published rows
+        and what is recorded about them commit together.
+        """
+        deletes = deletes or {}
         with connect(self.settings, Role.TRANSFORMER) as conn, conn.transaction():
             # Fail fast instead of queueing behind a long reader forever.
             conn.execute("SET LOCAL lock_timeout = '60s'")
-            targets = [sql.Identifier(self.schema, t) for t in self.written]
+            if before is not None:
+                before(conn)
+            targets = [sql.Identifier(self.schema, t) for t in self.written if t not in deletes]
             if targets:
                 conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(targets)))
             for table in self.written:
                 target = sql.Identifier(self.schema, table)
                 scratch = sql.Identifier(self.schema, run_table(table, self.run_id))
+                if table in deletes:
+                    conn.execute(deletes[table])
                 conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, scratch))
                 conn.execute(sql.SQL("DROP TABLE {}").format(scratch))
-        log.info("layer_published", schema=self.schema, tables=self.written)
+            if after is not None:
+                after(conn)
+            for name in self.keys:
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(self.schema, name)))
+        log.info(
+            "layer_published",
+            schema=self.schema,
+            tables=self.written,
+            increment=sorted(t for t in self.written if t in deletes),
+        )
 
     def discard(self) -> None:
         """Drop the run tables of a failed run (best effort)."""
         try:
             with connect(self.settings, Role.TRANSFORMER, autocommit=True) as conn:
-                for table in self.written:
+                names = [run_table(t, self.run_id) for t in self.written] + self.keys
+                for name in names:
                     conn.execute(
-                        sql.SQL("DROP TABLE IF EXISTS {}").format(
-                            sql.Identifier(self.schema, run_table(table, self.run_id))
-                        )
+                        sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.schema, name))
                     )
         except Exception:  # the run's own error is what matters
             log.warning("run_tables_not_dropped", schema=self.schema, tables=self.written)

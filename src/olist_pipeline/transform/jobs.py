@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from olist_pipeline.config import Settings, load_settings
 from olist_pipeline.errors import EXIT_FAILURE, EXIT_OK, OlistError, UsageError
 from olist_pipeline.logs import bind_context, configure_logging, get_logger
+from olist_pipeline.transform import incremental
+from olist_pipeline.transform.incremental import Plan
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -20,53 +22,87 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def run_layers(settings: Settings, layers: Sequence[str], run_id: str | None) -> None:
-    """Build ``layers`` in order in one Spark session."""
+def run_layers(
+    settings: Settings, layers: Sequence[str], run_id: str | None, *, full_refresh: bool = False
+) -> dict[str, Plan]:
+    """Build ``layers`` in order in one Spark session, started only if one has work.
+
+    Returns each layer's plan (what it found to do).
+    """
     from olist_pipeline.transform.spark import spark_session
 
     rid = run_id or settings.run_id
     if not rid:
         raise UsageError("no run id: pass --run-id RID (or set OLIST_RUN_ID)")
     bind_context(run_id=rid)
-    spark = spark_session(settings, f"olist-{'-'.join(layers)}-{rid}")
-    built_layers(settings, rid, spark, layers, lambda layer, seconds: None)
+    session: list[SparkSession] = []
+
+    def spark() -> SparkSession:
+        if not session:
+            session.append(spark_session(settings, f"olist-{'-'.join(layers)}-{rid}"))
+        return session[0]
+
+    return built_layers(
+        settings, rid, spark, layers, lambda layer, seconds: None, full_refresh=full_refresh
+    )
 
 
 def built_layers(
     settings: Settings,
     run_id: str,
-    spark: SparkSession,
+    spark: Callable[[], SparkSession],
     layers: Sequence[str],
     on_built: Callable[[str, float], None],
-) -> None:
+    *,
+    full_refresh: bool = False,
+) -> dict[str, Plan]:
     """Build ``layers`` in order; staging hands its tables to the warehouse in memory.
 
-    The layer below is read back over JDBC when it was not built in this
-    session (and the marts always read the warehouse: see
-    ``warehouse.build_and_publish``). ``on_built(layer, seconds)`` is called
-    after each layer.
+    Each layer first reads its plan (``transform.incremental``): pending
+    batches and the keys the layer below marked. A layer with nothing pending
+    records a no-op step and starts no Spark session. The layer below is read
+    back over JDBC when it was not built in this session (and the marts always
+    read the warehouse: see ``warehouse.build_and_publish``). ``on_built(layer,
+    seconds)`` is called after each layer.
     """
     from olist_pipeline.transform import marts, staging, warehouse
 
     previous: Layer | None = None
+    plans: dict[str, Plan] = {}
     try:
         for i, layer in enumerate(layers):
             t0 = time.monotonic()
-            if layer == "staging":
-                _, previous = staging.build_and_publish(settings, run_id, spark)
+            p = incremental.plan(settings, layer, full_refresh=full_refresh)
+            plans[layer] = p
+            if p.noop:
+                _record_noop(settings, run_id, p)
+            elif layer == "staging":
+                _, previous = staging.build_and_publish(settings, run_id, spark(), plan=p)
                 if i + 1 == len(layers) or layers[i + 1] != "warehouse":
                     previous.release()
                     previous = None
             elif layer == "warehouse":
-                warehouse.build_and_publish(settings, run_id, spark, previous)
+                warehouse.build_and_publish(settings, run_id, spark(), previous, plan=p)
                 previous = None
             else:
-                marts.build_and_publish(settings, run_id, spark)
+                marts.build_and_publish(settings, run_id, spark(), plan=p)
             seconds = time.monotonic() - t0
-            log.info("layer_built", layer=layer, seconds=round(seconds, 1))
+            log.info("layer_built", layer=layer, seconds=round(seconds, 1), **p.describe())
             on_built(layer, seconds)
     finally:
-        spark.catalog.clearCache()
+        if previous is not None:
+            previous.release()
+    return plans
+
+
+def _record_noop(settings: Settings, run_id: str, p: Plan) -> None:
+    """Nothing pending: the step is recorded (and the DQ gates read the last numbers)."""
+    from olist_pipeline.transform.io import step_run
+
+    with step_run(settings, run_id, f"transform.{p.layer}") as step:
+        step["rows_in"] = 0
+        step["rows_out"] = 0
+        step["detail"] = {"plan": p.describe()}
 
 
 def spark_main(layer: str, argv: Sequence[str] | None = None) -> int:
@@ -77,11 +113,12 @@ def spark_main(layer: str, argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog=f"spark-apps/{layer}.py")
     parser.add_argument("--run-id", default=None)
+    parser.add_argument("--full-refresh", action="store_true", help="rebuild the whole layer")
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format, settings.log_file)
-        run_layers(settings, (layer,), args.run_id)
+        run_layers(settings, (layer,), args.run_id, full_refresh=args.full_refresh)
     except OlistError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

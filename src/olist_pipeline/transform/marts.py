@@ -40,10 +40,13 @@ state_popularity (grain customer state x product, top 20 per state by
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from psycopg import Connection, sql
 
 from olist_pipeline.analytics.rfm import EXCLUDED_STATUSES, FALLBACK_SEGMENT, SEGMENT_RULES
 from olist_pipeline.config import Settings
+from olist_pipeline.transform import incremental
 from olist_pipeline.transform.io import (
     LayerWriter,
     Stats,
@@ -371,26 +374,106 @@ def build(spark: SparkSession, settings: Settings) -> tuple[dict[str, DataFrame]
     return frames, stats
 
 
-def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> Stats:
-    """Build the marts from the warehouse and publish them as one swap."""
+# An increment rebuilds these slices (kind marked by the warehouse -> the column it selects);
+# every other mart depends on whole-history figures and is rebuilt whole.
+SLICES: dict[str, tuple[str, str, str]] = {
+    # table: (kind, column, SQL turning the marked key into the column's value)
+    "sales_daily": ("day", "sales_date", "key::date"),
+    "sales_monthly": ("day", "sales_month", "date_trunc('month', key::date)::date"),
+    "seller_scorecard": ("seller", "seller_id", "key"),
+    "state_popularity": ("state", "customer_state", "key"),
+}
+
+
+def _sliced(
+    settings: Settings, frames: dict[str, DataFrame]
+) -> tuple[dict[str, DataFrame], dict[str, sql.Composed]]:
+    """Keep the marked slices of the sliced marts; the DELETE of each slice for the publish."""
+    from datetime import date
+
+    from pyspark.sql import functions as F
+
+    keys = {
+        kind: incremental.dirty_keys(settings, "marts", kind) for kind in ("day", "seller", "state")
+    }
+    values: dict[str, list[Any]] = {
+        "sales_daily": [date.fromisoformat(k) for k in keys["day"]],
+        "sales_monthly": sorted({date.fromisoformat(k).replace(day=1) for k in keys["day"]}),
+        "seller_scorecard": keys["seller"],
+        "state_popularity": keys["state"],
+    }
+    out: dict[str, DataFrame] = {}
+    deletes: dict[str, sql.Composed] = {}
+    for table, df in frames.items():
+        if table not in SLICES:
+            out[table] = df
+            continue
+        if not values[table]:
+            continue  # nothing of it changed
+        kind, column, value = SLICES[table]
+        out[table] = df.filter(F.col(column).isin(*values[table]))
+        deletes[table] = sql.SQL(
+            "DELETE FROM {} WHERE {} IN (SELECT {} FROM audit.layer_dirty"
+            " WHERE layer = 'marts' AND kind = {})"
+        ).format(
+            sql.Identifier("marts", table),
+            sql.Identifier(column),
+            sql.SQL(value),
+            sql.Literal(kind),
+        )
+    return out, deletes
+
+
+def run(
+    settings: Settings, run_id: str, spark: SparkSession | None = None, *, full: bool = False
+) -> Stats:
+    """Build the marts (the increment, or everything when ``full``) and publish them."""
     from olist_pipeline.transform.spark import spark_session
 
+    p = incremental.plan(settings, "marts", full_refresh=full)
     return build_and_publish(
-        settings, run_id, spark or spark_session(settings, f"olist-marts-{run_id}")
+        settings, run_id, spark or spark_session(settings, f"olist-marts-{run_id}"), plan=p
     )
 
 
-def build_and_publish(settings: Settings, run_id: str, spark: SparkSession) -> Stats:
-    """Build the marts from the warehouse tables and publish them."""
+def build_and_publish(
+    settings: Settings, run_id: str, spark: SparkSession, plan: incremental.Plan | None = None
+) -> Stats:
+    """Build the marts from the warehouse tables and publish them.
+
+    An increment rebuilds the marked days (daily and monthly sales), sellers
+    (scorecard) and customer states (popularity) from the whole warehouse, and
+    replaces those slices; customer_rfm, copurchase_pairs and
+    category_affinity are rebuilt whole, since every new order moves their
+    shared figures (the RFM reference date and quintiles, the order total N
+    of support and lift, the all-spend total of affinity).
+    """
+    p = plan or incremental.plan(settings, "marts")
     with step_run(settings, run_id, "transform.marts") as step:
         writer = LayerWriter(settings, "marts", run_id)
+
+        def after_publish(conn: Connection[Any]) -> None:
+            incremental.consume_dirty(conn, "marts")
+            incremental.record_batches(conn, p, run_id)
+
         try:
-            frames, stats = build(spark, settings)
-            rows = writer.write_all(frames, settings.spark.concurrent_jobs)
-            for table, n in rows.items():
-                stats.setdefault(table, {})["rows"] = n
-            stats["sales_daily"]["sum_gmv"] = writer.scalar("sales_daily", "coalesce(sum(gmv), 0)")
-            writer.publish()
+            deletes: dict[str, sql.Composed] = {}
+            stats: Stats = {}
+            if p.needs_spark:
+                frames, stats = build(spark, settings)
+                if not p.full:
+                    frames, deletes = _sliced(settings, frames)
+                writer.write_all(frames, settings.spark.concurrent_jobs)
+            writer.publish(deletes, after=after_publish)
+            for table in MARTS_TABLES:
+                stats.setdefault(table, {}).update(
+                    writer.aggregates(table, {"rows": "count(*)"}, published=True)
+                )
+            stats["sales_daily"].update(
+                writer.aggregates(
+                    "sales_daily", {"sum_gmv": "coalesce(sum(gmv), 0)"}, published=True
+                )
+            )
         except BaseException:
             writer.discard()
             raise
@@ -398,5 +481,20 @@ def build_and_publish(settings: Settings, run_id: str, spark: SparkSession) -> S
             spark.catalog.clearCache()
         record_stats(settings, run_id, "marts", stats)
         step["rows_out"] = int(sum(writer.rows.values()))
-        step["detail"] = {t: {k: str(v) for k, v in s.items()} for t, s in stats.items()}
+        step["detail"] = {
+            "plan": p.describe(),
+            "written": dict(writer.rows),
+            "tables": {t: {k: str(v) for k, v in s.items()} for t, s in stats.items()},
+        }
     return stats
+
+
+MARTS_TABLES = (
+    "sales_daily",
+    "sales_monthly",
+    "customer_rfm",
+    "seller_scorecard",
+    "copurchase_pairs",
+    "category_affinity",
+    "state_popularity",
+)

@@ -31,10 +31,13 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from psycopg import Connection, sql
+
 from olist_pipeline.config import Settings
 from olist_pipeline.contracts.sources import CONTRACTS, Column, LogicalType, SourceContract
 from olist_pipeline.logs import get_logger
 from olist_pipeline.transform import expressions as X
+from olist_pipeline.transform import incremental
 from olist_pipeline.transform.io import (
     Layer,
     LayerWriter,
@@ -110,7 +113,7 @@ def stage(
         if can_fail:
             checked.append(c)
             typed.append(X.blank_to_null(F.col(c.name)).isNotNull().alias(f"_p_{c.name}"))
-    df = raw.select(*typed, "_batch_id", "_row_number", "_loaded_at")
+    df = raw.select(*typed, "_batch_id", "_row_number", "_version_at")
 
     # Pass 2: a present value that typed to NULL (or an id that is not 32 hex) is invalid.
     bad: dict[str, SparkColumn] = {}
@@ -132,7 +135,7 @@ def stage(
     key_cols = [f"_key{i}" for i in range(len(key))]
     df = df.select("*", *[k.alias(n) for k, n in zip(key, key_cols, strict=True)])
     order = Window.partitionBy(*key_cols).orderBy(
-        F.col("_loaded_at").desc(), F.col("_batch_id").desc(), F.col("_row_number").asc()
+        F.col("_version_at").desc(), F.col("_batch_id").desc(), F.col("_row_number").asc()
     )
     null_key = (
         F.lit(False)
@@ -175,43 +178,80 @@ def stage(
         *[
             n
             for n in df.columns
-            if not n.startswith(("_bad_", "_key")) and n not in ("_status", "_loaded_at")
+            if not n.startswith(("_bad_", "_key")) and n not in ("_status", "_version_at")
         ]
     )
     return out, stats.asDict()
 
 
-def _order_flags(df: DataFrame) -> tuple[DataFrame, list[str]]:
+ORDER_FLAGS = (
+    "flag_approved_before_purchase",
+    "flag_carrier_before_purchase",
+    "flag_carrier_before_approval",
+    "flag_delivered_before_approval",
+    "flag_delivered_before_carrier",
+    "flag_delivered_without_date",
+    "flag_canceled_with_delivery",
+)
+# Counted in PostgreSQL on the published table after each run: no second Spark pass.
+FLAG_COUNTS: dict[str, dict[str, str]] = {
+    "orders": {f: f"count(*) FILTER (WHERE {f})" for f in (*ORDER_FLAGS, "has_lifecycle_anomaly")},
+    "order_reviews": {
+        "flag_answer_before_creation": "count(*) FILTER (WHERE flag_answer_before_creation)"
+    },
+    "geolocation": {"outside_brazil": "count(*) FILTER (WHERE NOT in_brazil)"},
+}
+# A change to these reaches every dimension: the table is rebuilt whole, and so is the warehouse.
+SHARED_TABLES = frozenset({"geolocation", "category_translation"})
+# What a changed row asks the warehouse to rebuild: (kind, column), from its old and new version.
+MARKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "orders": (("order", "order_id"), ("customer", "customer_id")),
+    "order_items": (("order", "order_id"),),
+    "order_payments": (("order", "order_id"),),
+    "order_reviews": (("order", "order_id"),),
+    "customers": (("customer", "customer_id"), ("customer_unique", "customer_unique_id")),
+    "sellers": (("seller", "seller_id"),),
+    "products": (("product", "product_id"),),
+}
+# Counts that add up over increments (the rest are recounted).
+NOT_ADDITIVE = frozenset({"batches"})
+
+
+def _order_flags(df: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     p, a = F.col("order_purchase_timestamp"), F.col("order_approved_at")
     c, d = F.col("order_delivered_carrier_date"), F.col("order_delivered_customer_date")
     s = F.col("order_status")
-    flags = {
-        "flag_approved_before_purchase": a < p,
-        "flag_carrier_before_purchase": c < p,
-        "flag_carrier_before_approval": c < a,
-        "flag_delivered_before_approval": d < a,
-        "flag_delivered_before_carrier": d < c,
-        "flag_delivered_without_date": (s == "delivered") & d.isNull(),
-        "flag_canceled_with_delivery": (s == "canceled") & d.isNotNull(),
-    }
+    flags = dict(
+        zip(
+            ORDER_FLAGS,
+            (
+                a < p,
+                c < p,
+                c < a,
+                d < a,
+                d < c,
+                (s == "delivered") & d.isNull(),
+                (s == "canceled") & d.isNotNull(),
+            ),
+            strict=True,
+        )
+    )
     for name, cond in flags.items():
         df = df.withColumn(name, F.coalesce(cond, F.lit(False)))
-    df = df.withColumn("has_lifecycle_anomaly", F.greatest(*[F.col(n) for n in flags]))
-    return df, [*flags, "has_lifecycle_anomaly"]
+    return df.withColumn("has_lifecycle_anomaly", F.greatest(*[F.col(n) for n in flags]))
 
 
 def _staged(
-    spark: SparkSession, settings: Settings, contract: SourceContract, cached: list[DataFrame]
-) -> tuple[DataFrame, dict[str, Any], list[str]]:
-    """One table's staged rows, its stats and the names of its flag columns."""
+    raw: DataFrame, contract: SourceContract, cached: list[DataFrame]
+) -> tuple[DataFrame, dict[str, Any]]:
+    """One table's staged rows and its stats."""
     from pyspark.sql import functions as F
 
-    df, st = stage(read_raw(spark, settings, contract.table), contract, cached)
-    flags: list[str] = []
+    df, st = stage(raw, contract, cached)
     if contract.table == "orders":
-        df, flags = _order_flags(df)
+        df = _order_flags(df)
     elif contract.table == "order_reviews":
         df = df.withColumn(
             "flag_answer_before_creation",
@@ -219,64 +259,198 @@ def _staged(
                 F.col("review_answer_timestamp") < F.col("review_creation_date"), F.lit(False)
             ),
         )
-        flags = ["flag_answer_before_creation"]
     elif contract.table == "geolocation":
         df = df.withColumn(
             "in_brazil", X.in_brazil(F.col("geolocation_lat"), F.col("geolocation_lng"))
         )
     log.info("staged", table=contract.table, rows=st["rows"], duplicates=st["duplicates_removed"])
-    return df, as_stats(st), flags
+    return df, as_stats(st)
 
 
-def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> Stats:
-    """Build staging from all raw batches and publish it as one swap."""
+def run(
+    settings: Settings, run_id: str, spark: SparkSession | None = None, *, full: bool = False
+) -> Stats:
+    """Build staging (what is pending, or everything when ``full``) and publish it."""
     from olist_pipeline.transform.spark import spark_session
 
+    p = incremental.plan(settings, "staging", full_refresh=full)
     stats, layer = build_and_publish(
-        settings, run_id, spark or spark_session(settings, f"olist-staging-{run_id}")
+        settings, run_id, spark or spark_session(settings, f"olist-staging-{run_id}"), plan=p
     )
     layer.release()
     return stats
 
 
-def build_and_publish(
-    settings: Settings, run_id: str, spark: SparkSession, upstream: Layer | None = None
+class _Slice:
+    """One table's increment: the keys it rebuilds (and the batches it takes in)."""
+
+    def __init__(self, writer: LayerWriter, contract: SourceContract, batches: tuple[str, ...]):
+        self.table = contract.table
+        # Every version of a key shares its first key column (an id, trimmed
+        # when typed), so the rows of those ids are every version of the keys.
+        self.column = contract.primary_key[0]
+        self.keys = writer.key_table(
+            self.table,
+            sql.SQL(
+                "SELECT DISTINCT btrim({c}) AS k FROM {t}"
+                " WHERE _batch_id = ANY(%s) AND btrim({c}) <> ''"
+            ).format(c=sql.Identifier(self.column), t=sql.Identifier("raw", self.table)),
+            [list(batches)],
+        )
+        self.pending = writer.key_table(
+            f"b_{self.table}", sql.SQL("SELECT unnest(%s::text[]) AS batch_id"), [list(batches)]
+        )
+
+    def where(self) -> str:
+        """Raw rows of the increment: its batches, and every version of the keys they hold."""
+        return (
+            f"r._batch_id IN (SELECT batch_id FROM {self.pending})"
+            f" OR btrim(r.{self.column}) IN (SELECT k FROM {self.keys})"
+        )
+
+    def delete(self) -> sql.Composed:
+        return sql.SQL("DELETE FROM {} t USING {} k WHERE t.{} = k.k").format(
+            sql.Identifier("staging", self.table),
+            sql.Identifier(*self.keys.split(".")),
+            sql.Identifier(self.column),
+        )
+
+    def mark(self, conn: Connection[Any], run_id: str) -> None:
+        """Mark the warehouse keys of the table's rows for these ids (old or new rows)."""
+        for kind, col in MARKS.get(self.table, ()):
+            incremental.mark(
+                conn,
+                "warehouse",
+                kind,
+                sql.SQL("SELECT t.{} FROM {} t JOIN {} k ON t.{} = k.k").format(
+                    sql.Identifier(col),
+                    sql.Identifier("staging", self.table),
+                    sql.Identifier(*self.keys.split(".")),
+                    sql.Identifier(self.column),
+                ),
+                run_id=run_id,
+            )
+
+
+def build_and_publish(  # noqa: PLR0915 - one layer's build, bookkeeping and publish
+    settings: Settings,
+    run_id: str,
+    spark: SparkSession,
+    upstream: Layer | None = None,
+    plan: incremental.Plan | None = None,
 ) -> tuple[Stats, Layer]:
-    """Build staging, publish it; the published tables stay cached for the next layer."""
+    """Build staging, publish it; the published tables stay cached for the next layer.
+
+    An increment rebuilds, per table, the keys its new batches hold from every
+    raw version of them, and deletes and inserts those keys when it publishes.
+    The numbers in ``audit.transform_stats`` stay whole-history totals (the
+    quality gates reconcile them with raw): an increment adds the difference it
+    made to the totals kept in ``audit.layer_totals``, and records its own
+    part as ``increment_*`` metrics.
+    """
+    from pyspark.sql import functions as F
+
     del upstream  # raw is always read from PostgreSQL
+    p = plan or incremental.plan(settings, "staging")
     with step_run(settings, run_id, "transform.staging") as step:
         writer = LayerWriter(settings, "staging", run_id)
-        stats: Stats = {}
-        flags: dict[str, list[str]] = {}
+        totals: dict[str, dict[str, Any]] = (
+            {}
+            if p.full
+            else {t: dict(v) for t, v in incremental.read_totals(settings, "staging").items()}
+        )
+        increments: dict[str, dict[str, Any]] = {}
+        slices: dict[str, _Slice] = {}
+        whole: list[str] = []
         layer = Layer({})
 
         def build(contract: SourceContract) -> DataFrame:
-            df, stats[contract.table], flags[contract.table] = _staged(
-                spark, settings, contract, layer.cached
-            )
-            layer.frames[contract.table] = df
+            t = contract.table
+            batches = p.batches.get(t, ())
+            before = totals.get(t, {})
+            if p.full or t in SHARED_TABLES or t in p.replaced or not contract.primary_key:
+                df, st = _staged(read_raw(spark, settings, t), contract, layer.cached)
+                whole.append(t)
+                after = st
+            else:
+                piece = _Slice(writer, contract, batches)
+                raw = read_raw(spark, settings, t, where=piece.where()).cache()
+                layer.cached.append(raw)
+                df, st = _staged(raw, contract, layer.cached)
+                _, old = stage(
+                    raw.filter(~F.col("_batch_id").isin(*batches)), contract, layer.cached
+                )
+                slices[t] = piece
+                after = {
+                    m: before.get(m, 0) + v - (old.get(m) or 0)
+                    for m, v in st.items()
+                    if m not in NOT_ADDITIVE
+                }
+                after["batches"] = before.get("batches", 0) + len(batches)
+            totals[t] = {**before, **after}
+            increments[t] = {
+                "increment_batches": len(batches),
+                "increment_raw_rows": after["raw_rows"] - before.get("raw_rows", 0),
+                "increment_rows": after["rows"] - before.get("rows", 0),
+            }
+            layer.frames[t] = df
             return df
 
+        def before_publish(conn: Connection[Any]) -> None:
+            for piece in slices.values():
+                piece.mark(conn, run_id)  # the old versions' keys
+
+        def after_publish(conn: Connection[Any]) -> None:
+            if whole:
+                incremental.mark_all(conn, "warehouse", run_id)
+            else:
+                for piece in slices.values():
+                    piece.mark(conn, run_id)  # the new versions' keys
+            for table, exprs in FLAG_COUNTS.items():
+                select = sql.SQL(", ").join(
+                    sql.SQL("{} AS {}").format(sql.SQL(e), sql.Identifier(n))
+                    for n, e in exprs.items()
+                )
+                row = conn.execute(
+                    sql.SQL("SELECT {} FROM {}").format(select, sql.Identifier("staging", table))
+                ).fetchone()
+                assert row is not None
+                totals.setdefault(table, {}).update(zip(exprs, row, strict=True))
+            incremental.record_batches(conn, p, run_id)
+            incremental.write_totals(conn, "staging", run_id, totals)
+
         try:
-            jobs = {c.table: partial(build, c) for c in CONTRACTS}
+            jobs = {c.table: partial(build, c) for c in CONTRACTS if p.rebuilds(c.table)}
+            for c in CONTRACTS:  # header-only batches: counted, nothing to stage
+                if c.table not in jobs and p.batches.get(c.table):
+                    t = totals.setdefault(c.table, {})
+                    t["batches"] = t.get("batches", 0) + len(p.batches[c.table])
             writer.write_all(jobs, settings.spark.concurrent_jobs)
-            for table in writer.written:
-                # Flags counted in PostgreSQL on what was written: no second Spark pass.
-                exprs = {f: f"count(*) FILTER (WHERE {f})" for f in flags[table]}
-                if table == "geolocation":
-                    exprs["outside_brazil"] = "count(*) FILTER (WHERE NOT in_brazil)"
-                stats[table].update(writer.aggregates(table, exprs))
-            writer.publish()
+            writer.publish(
+                {t: piece.delete() for t, piece in slices.items()}, before_publish, after_publish
+            )
         except BaseException:
             writer.discard()
             layer.release()
             raise
-        stats = {c.table: stats[c.table] for c in CONTRACTS}
+        stats: Stats = {}
+        for c in CONTRACTS:
+            zero = {"increment_batches": 0, "increment_raw_rows": 0, "increment_rows": 0}
+            stats[c.table] = {**totals.get(c.table, {}), **increments.get(c.table, zero)}
         record_stats(settings, run_id, "staging", stats)
-        step["rows_in"] = int(sum(s["raw_rows"] for s in stats.values()))
+        step["rows_in"] = int(sum(s["increment_raw_rows"] for s in stats.values()))
         step["rows_out"] = int(sum(writer.rows.values()))
         step["detail"] = {
-            t: {k: s[k] for k in ("raw_rows", "rows", "duplicates_removed", "rejected_null_key")}
-            for t, s in stats.items()
+            "plan": p.describe(),
+            "tables": {
+                t: {
+                    k: s.get(k, 0)
+                    for k in ("raw_rows", "rows", "duplicates_removed", "rejected_null_key")
+                }
+                | increments.get(t, {})
+                for t, s in stats.items()
+            },
+            "rebuilt_whole": whole,
+            "sliced": sorted(slices),
         }
     return stats, layer

@@ -1,9 +1,12 @@
 """staging -> warehouse: the star schema (grain of each table = its primary key).
 
-Surrogate keys are dense integers assigned in natural-key order
-(``row_number``), so the same staging input always gives the same keys; every
-dimension carries an unknown member with key -1, used by facts whose source
-row lacks the referenced dimension row (or a date outside ``dim_date``).
+Surrogate keys are a 63-bit hash (xxhash64) of the natural key (for
+``dim_customer``: of customer_unique_id and version), so a key never depends
+on which other rows exist: an increment gives a row the key a full rebuild
+gives it (a collision, about 1 in 10^7 at a million keys, fails the primary
+key loudly at publish). Every dimension carries an unknown member with key
+-1, used by facts whose source row lacks the referenced dimension row (or a
+date outside ``dim_date``).
 
 - ``dim_date``: every day of the years the data spans (clamped to
   2000..2050), with ISO weekday/week, Brazilian national holidays (movable
@@ -29,10 +32,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from olist_pipeline.config import Settings
+from psycopg import Connection, sql
+
+from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import TABLES
+from olist_pipeline.db import connect
 from olist_pipeline.logs import get_logger
-from olist_pipeline.transform import rules
+from olist_pipeline.transform import incremental, rules
 from olist_pipeline.transform.io import (
     Layer,
     LayerWriter,
@@ -116,6 +122,13 @@ def calendar(first_year: int, last_year: int) -> list[dict[str, Any]]:
     return rows
 
 
+def surrogate(*cols: str) -> Column:
+    """A dimension key from its natural key: xxhash64, made non-negative (-1 is the unknown)."""
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(*cols).bitwiseAND(F.lit(0x7FFFFFFFFFFFFFFF)).cast("long")
+
+
 def _wall(dt: datetime) -> Column:
     """A wall-clock (zone-less) timestamp literal, whatever the JVM's zone."""
     from pyspark.sql import functions as F
@@ -153,7 +166,6 @@ def _most_frequent(df: DataFrame, group: str, value: str) -> DataFrame:
 
 
 def dim_geolocation(geo: DataFrame) -> DataFrame:
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     geo = geo.withColumnRenamed("geolocation_zip_code_prefix", "zip").filter(
@@ -184,7 +196,7 @@ def dim_geolocation(geo: DataFrame) -> DataFrame:
         .withColumn(
             "points_removed_outside_brazil", F.coalesce("points_removed_outside_brazil", F.lit(0))
         )
-        .withColumn("geolocation_key", F.row_number().over(Window.orderBy("zip")).cast("long"))
+        .withColumn("geolocation_key", surrogate("zip"))
         .withColumnRenamed("zip", "zip_code_prefix")
     )
     return _with_unknown(
@@ -275,10 +287,7 @@ def dim_customer(
         )
         .withColumn("valid_to", F.coalesce(F.lead("valid_from").over(vw), _wall(LAST_VALID_TO)))
         .withColumn("is_current", F.lead("version").over(vw).isNull())
-        .withColumn(
-            "customer_key",
-            F.row_number().over(Window.orderBy("customer_unique_id", "version")).cast("long"),
-        )
+        .withColumn("customer_key", surrogate("customer_unique_id", "version"))
     )
     # A version's attributes are identical across its rows, so first() is safe.
     dim = _lookup(versions, geo, "zip_code_prefix", "geolocation_key")
@@ -314,7 +323,6 @@ def dim_customer(
 
 
 def dim_seller(sellers: DataFrame, geo: DataFrame) -> DataFrame:
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     dim = sellers.select(
@@ -322,7 +330,7 @@ def dim_seller(sellers: DataFrame, geo: DataFrame) -> DataFrame:
         F.col("seller_zip_code_prefix").alias("zip_code_prefix"),
         F.col("seller_city").alias("city"),
         F.col("seller_state").alias("state"),
-    ).withColumn("seller_key", F.row_number().over(Window.orderBy("seller_id")).cast("long"))
+    ).withColumn("seller_key", surrogate("seller_id"))
     dim = _lookup(dim, geo, "zip_code_prefix", "geolocation_key")
     return _with_unknown(
         dim, {"seller_key": UNKNOWN, "seller_id": "unknown", "geolocation_key": UNKNOWN}
@@ -330,7 +338,6 @@ def dim_seller(sellers: DataFrame, geo: DataFrame) -> DataFrame:
 
 
 def dim_product(products: DataFrame, translation: DataFrame) -> DataFrame:
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     tr = translation.select(
@@ -354,7 +361,7 @@ def dim_product(products: DataFrame, translation: DataFrame) -> DataFrame:
             F.col("product_height_cm").alias("height_cm"),
             F.col("product_width_cm").alias("width_cm"),
         )
-        .withColumn("product_key", F.row_number().over(Window.orderBy("product_id")).cast("long"))
+        .withColumn("product_key", surrogate("product_id"))
     )
     return _with_unknown(
         dim,
@@ -515,55 +522,11 @@ def facts(
 
 
 SMALL_STAGING_TABLES = frozenset({"sellers", "category_translation"})
-
-
-def build(
-    spark: SparkSession, settings: Settings, upstream: Layer | None = None
-) -> dict[str, DataFrame]:
-    """The warehouse tables from staging: ``upstream`` when it was just built, else JDBC."""
-    from pyspark.sql import functions as F
-
-    def source(t: str) -> DataFrame:
-        if upstream is not None and t in upstream.frames:
-            return upstream.frames[t]
-        return read_table(
-            spark,
-            settings,
-            f"staging.{t}",
-            # One JDBC connection per core for the tables of ~100k rows and up.
-            parallel_on=None if t in SMALL_STAGING_TABLES else "_row_number",
-        )
-
-    st = {t: source(t).cache() for t in TABLES}
-    span = (
-        st["orders"]
-        .agg(
-            F.min(F.year("order_purchase_timestamp")),
-            F.max(F.year("order_estimated_delivery_date")),
-            F.max(F.year("order_delivered_customer_date")),
-        )
-        .first()
-    )
-    lo = span[0] if span and span[0] else DATE_YEARS[0]
-    hi = max(v for v in (span[1], span[2], lo) if v) if span else lo
-    years = (max(DATE_YEARS[0], lo), min(DATE_YEARS[1], hi + 1))
-    dim_date = spark.createDataFrame(calendar(*years), schema=_DATE_SCHEMA)
-    geo = dim_geolocation(st["geolocation"]).cache()
-    customers, cust_map = dim_customer(st["customers"], st["orders"], geo)
-    customers = customers.cache()
-    cust_map = cust_map.cache()
-    sellers = dim_seller(st["sellers"], geo).cache()
-    products = dim_product(st["products"], st["category_translation"]).cache()
-    out = {
-        "dim_date": dim_date,
-        "dim_geolocation": geo,
-        "dim_customer": customers,
-        "dim_seller": sellers,
-        "dim_product": products,
-    }
-    out.update(facts(st, cust_map, products, sellers, years))
-    return out
-
+# Read whole even by an increment: small, and every item looks its product and seller up.
+LOOKUP_TABLES = frozenset({"sellers", "products", "category_translation"})
+# Staging tables an increment reads for its orders only, and for its customers only.
+BY_ORDER = frozenset({"orders", "order_items", "order_payments", "order_reviews"})
+FACTS = ("fact_order_items", "fact_payments", "fact_reviews", "fact_orders")
 
 _DATE_SCHEMA = (
     "date_key int, full_date date, year short, quarter short, month short, month_name string, "
@@ -572,47 +535,276 @@ _DATE_SCHEMA = (
 )
 
 
-def stats_of(writer: LayerWriter, frames: dict[str, DataFrame]) -> Stats:
-    """Rows, unknown-member references and money per table (SQL on the run tables)."""
+def _years(settings: Settings) -> tuple[int, int]:
+    """The years ``dim_date`` covers: from the first purchase to a year after the last date."""
+    with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
+        span = conn.execute(
+            "SELECT min(extract(year FROM order_purchase_timestamp))::int,"
+            " max(extract(year FROM order_estimated_delivery_date))::int,"
+            " max(extract(year FROM order_delivered_customer_date))::int FROM staging.orders"
+        ).fetchone()
+    lo = span[0] if span and span[0] else DATE_YEARS[0]
+    hi = max(v for v in (span[1], span[2], lo) if v) if span else lo
+    return max(DATE_YEARS[0], lo), min(DATE_YEARS[1], hi + 1)
+
+
+def _built_years(settings: Settings) -> tuple[int, int] | None:
+    with connect(settings, Role.TRANSFORMER, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT min(year), max(year) FROM warehouse.dim_date WHERE date_key <> %s", (UNKNOWN,)
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
+
+class _Affected:
+    """The keys an increment rebuilds, as run tables in ``warehouse`` (from the staging marks).
+
+    Orders: those marked, and those whose items name a marked seller or product
+    or whose customer id is marked. Customers (customer_unique_id): those
+    marked, those of marked customer ids, and those of the orders above. Then
+    every order of those customers, since an order's customer key is its
+    customer's SCD2 version. Both sets are closed: the customers of the orders
+    are in the customer set, the orders of the customers in the order set.
+    """
+
+    def __init__(self, writer: LayerWriter) -> None:
+        marked = "SELECT kind, key FROM audit.layer_dirty WHERE layer = 'warehouse'"
+        self.customers = writer.key_table(
+            "customers",
+            sql.SQL(
+                f"WITH d AS ({marked}), o0 AS ("
+                " SELECT key AS order_id FROM d WHERE kind = 'order'"
+                " UNION SELECT i.order_id FROM staging.order_items i"
+                "  JOIN d ON d.kind = 'seller' AND i.seller_id = d.key"
+                " UNION SELECT i.order_id FROM staging.order_items i"
+                "  JOIN d ON d.kind = 'product' AND i.product_id = d.key"
+                " UNION SELECT o.order_id FROM staging.orders o"
+                "  JOIN d ON d.kind = 'customer' AND o.customer_id = d.key)"
+                " SELECT key AS customer_unique_id FROM d WHERE kind = 'customer_unique'"
+                " UNION SELECT c.customer_unique_id FROM staging.customers c"
+                "  JOIN d ON d.kind = 'customer' AND c.customer_id = d.key"
+                " UNION SELECT c.customer_unique_id FROM staging.customers c"
+                "  JOIN staging.orders o USING (customer_id) JOIN o0 USING (order_id)"
+            ),
+        )
+        self.orders = writer.key_table(
+            "orders",
+            sql.SQL(
+                f"WITH d AS ({marked})"
+                " SELECT key AS order_id FROM d WHERE kind = 'order'"
+                " UNION SELECT i.order_id FROM staging.order_items i"
+                "  JOIN d ON d.kind IN ('seller', 'product')"
+                "  AND d.key = CASE d.kind WHEN 'seller' THEN i.seller_id ELSE i.product_id END"
+                " UNION SELECT o.order_id FROM staging.orders o"
+                "  JOIN d ON d.kind = 'customer' AND o.customer_id = d.key"
+                " UNION SELECT o.order_id FROM staging.orders o"
+                "  JOIN staging.customers c USING (customer_id)"
+                f"  JOIN {self.customers} u USING (customer_unique_id)"
+            ),
+        )
+        self.sellers = writer.key_table(
+            "sellers",
+            sql.SQL(f"SELECT key AS seller_id FROM ({marked}) d WHERE kind = 'seller'"),
+        )
+        self.products = writer.key_table(
+            "products",
+            sql.SQL(f"SELECT key AS product_id FROM ({marked}) d WHERE kind = 'product'"),
+        )
+
+    def source(self, table: str) -> str:
+        """The staging rows of ``table`` the increment needs."""
+        if table in BY_ORDER:
+            return f"(SELECT t.* FROM staging.{table} t JOIN {self.orders} USING (order_id)) q"
+        if table == "customers":
+            return (
+                f"(SELECT t.* FROM staging.customers t"
+                f" JOIN {self.customers} USING (customer_unique_id)) q"
+            )
+        return f"staging.{table}"
+
+    def delete(self, table: str) -> sql.Composed:
+        keys = {
+            "dim_customer": (self.customers, "customer_unique_id"),
+            "dim_seller": (self.sellers, "seller_id"),
+            "dim_product": (self.products, "product_id"),
+        }
+        rel, col = keys.get(table, (self.orders, "order_id"))
+        return sql.SQL("DELETE FROM {} t USING {} k WHERE t.{} = k.{}").format(
+            sql.Identifier("warehouse", table),
+            sql.Identifier(*rel.split(".")),
+            sql.Identifier(col),
+            sql.Identifier(col),
+        )
+
+    def mark_marts(self, conn: Connection[Any], run_id: str) -> None:
+        """Mark the days, sellers and states of the increment's rows (old or new) for the marts."""
+        o = self.orders
+        marks = {
+            "day": "SELECT f.purchased_at::date FROM warehouse.fact_orders f"
+            f" JOIN {o} USING (order_id)",
+            "seller": "SELECT s.seller_id FROM warehouse.fact_order_items i"
+            f" JOIN {o} USING (order_id) JOIN warehouse.dim_seller s USING (seller_key)"
+            f" UNION SELECT seller_id FROM {self.sellers}",
+            "state": "SELECT coalesce(c.state, 'unknown') FROM warehouse.fact_order_items i"
+            f" JOIN {o} USING (order_id) LEFT JOIN warehouse.dim_customer c USING (customer_key)",
+        }
+        for kind, query in marks.items():
+            incremental.mark(conn, "marts", kind, sql.SQL(query), run_id=run_id)
+
+
+def build(
+    spark: SparkSession,
+    settings: Settings,
+    upstream: Layer | None = None,
+    affected: _Affected | None = None,
+) -> dict[str, DataFrame]:
+    """The warehouse tables from staging: ``upstream`` when it was just built, else JDBC.
+
+    With ``affected`` (an increment), the rows of the affected keys only, and
+    no ``dim_geolocation`` (it changes with staging.geolocation only, which
+    makes a full build).
+    """
+    from pyspark.sql import functions as F
+
+    def source(t: str) -> DataFrame:
+        if affected is None and upstream is not None and t in upstream.frames:
+            return upstream.frames[t]
+        return read_table(
+            spark,
+            settings,
+            f"staging.{t}" if affected is None else affected.source(t),
+            # One JDBC connection per core for the tables of ~100k rows and up.
+            parallel_on=None if t in SMALL_STAGING_TABLES else "_row_number",
+        )
+
+    tables = TABLES if affected is None else [t for t in TABLES if t != "geolocation"]
+    st = {t: source(t).cache() for t in tables}
+    years = _years(settings)
+    dim_date = spark.createDataFrame(calendar(*years), schema=_DATE_SCHEMA)
+    if affected is None:
+        geo = dim_geolocation(st["geolocation"]).cache()
+    else:
+        geo = read_table(spark, settings, "warehouse.dim_geolocation").cache()
+    customers, cust_map = dim_customer(st["customers"], st["orders"], geo)
+    customers = customers.cache()
+    cust_map = cust_map.cache()
+    sellers = dim_seller(st["sellers"], geo).cache()
+    products = dim_product(st["products"], st["category_translation"]).cache()
+    out = {"dim_date": dim_date}
+    if affected is None:
+        out |= {
+            "dim_geolocation": geo,
+            "dim_customer": customers,
+            "dim_seller": sellers,
+            "dim_product": products,
+        }
+    else:
+        known = F.col("customer_key") != UNKNOWN
+        out["dim_customer"] = customers.filter(known)
+        for name, dim, col, rel in (
+            ("dim_seller", sellers, "seller_id", affected.sellers),
+            ("dim_product", products, "product_id", affected.products),
+        ):
+            keys = read_table(spark, settings, rel)
+            out[name] = dim.join(keys, col, "left_semi")
+    out.update(facts(st, cust_map, products, sellers, years))
+    return out
+
+
+def stats_of(writer: LayerWriter) -> Stats:
+    """Rows, unknown-member references and money per published table (SQL)."""
+    with connect(writer.settings, Role.TRANSFORMER, autocommit=True) as conn:
+        columns: dict[str, list[str]] = {}
+        for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'warehouse' AND table_name = ANY(%s)"
+            " ORDER BY table_name, ordinal_position",
+            (list(WAREHOUSE_TABLES),),
+        ).fetchall():
+            columns.setdefault(table, []).append(column)
     stats: Stats = {}
-    for name, df in frames.items():
+    for name in WAREHOUSE_TABLES:
         exprs = {"rows": "count(*)"}
-        for col in df.columns:
+        for col in columns.get(name, ()):
             if col.endswith("_key") and name.startswith("fact_"):
                 exprs[f"unknown_{col}"] = f"count(*) FILTER (WHERE {col} = {UNKNOWN})"
             if col in ("price", "freight_value", "payment_value") and name != "fact_orders":
                 exprs[f"sum_{col}"] = f"coalesce(sum({col}), 0)"
-        stats[name] = writer.aggregates(name, exprs)
+        stats[name] = writer.aggregates(name, exprs, published=True)
     return stats
 
 
-def run(settings: Settings, run_id: str, spark: SparkSession | None = None) -> Stats:
-    """Build the warehouse from staging and publish it as one swap."""
+WAREHOUSE_TABLES = (
+    "dim_date",
+    "dim_geolocation",
+    "dim_customer",
+    "dim_seller",
+    "dim_product",
+    *FACTS,
+)
+
+
+def run(
+    settings: Settings, run_id: str, spark: SparkSession | None = None, *, full: bool = False
+) -> Stats:
+    """Build the warehouse (the increment, or everything when ``full``) and publish it."""
     from olist_pipeline.transform.spark import spark_session
 
+    p = incremental.plan(settings, "warehouse", full_refresh=full)
     stats, layer = build_and_publish(
-        settings, run_id, spark or spark_session(settings, f"olist-warehouse-{run_id}")
+        settings, run_id, spark or spark_session(settings, f"olist-warehouse-{run_id}"), plan=p
     )
     layer.release()
     return stats
 
 
 def build_and_publish(
-    settings: Settings, run_id: str, spark: SparkSession, upstream: Layer | None = None
+    settings: Settings,
+    run_id: str,
+    spark: SparkSession,
+    upstream: Layer | None = None,
+    plan: incremental.Plan | None = None,
 ) -> tuple[Stats, Layer]:
     """Build the warehouse (from ``upstream`` staging when given) and publish it.
+
+    An increment rebuilds the affected orders' facts, customers' SCD2 rows,
+    and the marked sellers and products, and replaces exactly those rows;
+    ``dim_date`` is recomputed (a few thousand rows); a change of the years it
+    covers makes a full build, since facts outside them point at -1.
 
     Nothing stays cached: the marts read the warehouse back over JDBC. Handed
     over in memory, the marts' plans carried the whole lineage from raw, and
     Catalyst spent minutes re-analysing them against the cached frames.
     """
+    p = plan or incremental.plan(settings, "warehouse")
+    if not p.full and p.needs_spark and _built_years(settings) != _years(settings):
+        p = incremental.Plan("warehouse", True, "the years of dim_date changed", p.batches)
     with step_run(settings, run_id, "transform.warehouse") as step:
         writer = LayerWriter(settings, "warehouse", run_id)
+        affected: _Affected | None = None
+
+        def before_publish(conn: Connection[Any]) -> None:
+            if affected is not None:
+                affected.mark_marts(conn, run_id)  # the old rows' days, sellers, states
+
+        def after_publish(conn: Connection[Any]) -> None:
+            if affected is None:
+                incremental.mark_all(conn, "marts", run_id)
+            else:
+                affected.mark_marts(conn, run_id)  # the new rows'
+            incremental.consume_dirty(conn, "warehouse")
+            incremental.record_batches(conn, p, run_id)
+
         try:
-            frames = build(spark, settings, upstream)
-            writer.write_all(frames, settings.spark.concurrent_jobs)
-            stats = stats_of(writer, frames)
-            writer.publish()
+            deletes: dict[str, sql.Composed] = {}
+            if p.needs_spark:
+                if not p.full:
+                    affected = _Affected(writer)
+                    deletes = {t: affected.delete(t) for t in WAREHOUSE_TABLES if t != "dim_date"}
+                frames = build(spark, settings, upstream, affected)
+                writer.write_all(frames, settings.spark.concurrent_jobs)
+            writer.publish(deletes, before_publish, after_publish)
+            stats = stats_of(writer)
         except BaseException:
             writer.discard()
             raise
@@ -620,5 +812,9 @@ def build_and_publish(
             spark.catalog.clearCache()
         record_stats(settings, run_id, "warehouse", stats)
         step["rows_out"] = int(sum(writer.rows.values()))
-        step["detail"] = {t: {"rows": s["rows"]} for t, s in stats.items()}
+        step["detail"] = {
+            "plan": p.describe(),
+            "written": dict(writer.rows),
+            "tables": {t: {"rows": s["rows"]} for t, s in stats.items()},
+        }
     return stats, Layer({})
