@@ -34,7 +34,7 @@ from olist_pipeline.config import Role, Settings, load_settings
 from olist_pipeline.db.migrate import migrate
 
 START = "2018-01-01"
-DAYS = 30
+DAYS = int(os.environ.get("OLIST_BENCH_DAYS", "30"))
 LAYERS = ("staging", "warehouse", "marts")
 TARGETS = {"noop": 0.05, "one_day": 0.15, "catch_up": 2.0}
 

@@ -561,7 +561,9 @@ SUITES: dict[str, Callable[[Scope], list[Check]]] = {
 
 
 def suite(layer: str, scope: Scope | None = None) -> list[Check]:
-    checks = SUITES[layer](scope or Scope())
+    from olist_pipeline.quality.increment_checks import increment_suite
+
+    checks = SUITES[layer](scope or Scope()) + increment_suite(layer)
     seen: set[tuple[str, str]] = set()
     for check in checks:
         key = (check.table, check.name)

@@ -92,15 +92,55 @@ def _typed(c: Column) -> tuple[SparkColumn, bool]:
     return value, True
 
 
-def stage(
-    raw: DataFrame, contract: SourceContract, cached: list[DataFrame] | None = None
-) -> tuple[DataFrame, dict[str, Any]]:
-    """Typed, flagged, de-duplicated rows of one table, and its stats.
+def _stats_columns(contract: SourceContract, checked: set[str]) -> list[SparkColumn]:
+    """The per-table numbers of ``stage`` as aggregate columns (over ``_status``)."""
+    from pyspark.sql import functions as F
 
-    The returned rows are read from a cached frame, appended to ``cached``.
+    money = [c.name for c in contract.columns if c.type is LogicalType.MONEY]
+    kept = F.col("_status") == "kept"
+    aggs = [
+        F.count(F.lit(1)).alias("raw_rows"),
+        F.sum(kept.cast("int")).alias("rows"),
+        F.sum((F.col("_status") == "duplicate").cast("int")).alias("duplicates_removed"),
+        F.sum((F.col("_status") == "rejected").cast("int")).alias("rejected_null_key"),
+        F.countDistinct("_batch_id").alias("batches"),
+    ]
+    for c in contract.columns:
+        if c.name in checked:
+            aggs.append(
+                F.sum((kept & F.col(f"_bad_{c.name}")).cast("int")).alias(f"invalid_{c.name}")
+            )
+        if not c.nullable:
+            aggs.append(F.sum((kept & F.col(c.name).isNull()).cast("int")).alias(f"null_{c.name}"))
+    for m in money:
+        aggs += [
+            F.sum(F.col(m)).alias(f"raw_sum_{m}"),
+            F.sum(F.when(kept, F.col(m))).alias(f"sum_{m}"),
+            F.sum(F.when(~kept, F.col(m))).alias(f"dropped_sum_{m}"),
+        ]
+    return aggs
+
+
+def stage(
+    raw: DataFrame,
+    contract: SourceContract,
+    cached: list[DataFrame] | None = None,
+    before: SparkColumn | None = None,
+) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
+    """Typed, flagged, de-duplicated rows of one table, its stats, and its stats before.
+
+    ``before`` selects the raw rows that existed before this increment: the
+    same staging is then also computed over them alone (in the same Spark
+    jobs, as a second pass keyed by ``_pass``) for the stats an increment
+    subtracts; without it the "before" stats are empty. The returned rows are
+    read from a cached frame, appended to ``cached``.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+
+    raw = raw.withColumn("_pass", F.lit(1))
+    if before is not None:
+        raw = raw.unionByName(raw.filter(before).withColumn("_pass", F.lit(0)))
 
     # Pass 1: type every column once; remember which raw values were present.
     typed: list[SparkColumn] = []
@@ -113,7 +153,7 @@ def stage(
         if can_fail:
             checked.append(c)
             typed.append(X.blank_to_null(F.col(c.name)).isNotNull().alias(f"_p_{c.name}"))
-    df = raw.select(*typed, "_batch_id", "_row_number", "_version_at")
+    df = raw.select(*typed, "_batch_id", "_row_number", "_version_at", "_pass")
 
     # Pass 2: a present value that typed to NULL (or an id that is not 32 hex) is invalid.
     bad: dict[str, SparkColumn] = {}
@@ -134,7 +174,7 @@ def stage(
         key = [F.col(c.name) for c in contract.columns]
     key_cols = [f"_key{i}" for i in range(len(key))]
     df = df.select("*", *[k.alias(n) for k, n in zip(key, key_cols, strict=True)])
-    order = Window.partitionBy(*key_cols).orderBy(
+    order = Window.partitionBy("_pass", *key_cols).orderBy(
         F.col("_version_at").desc(), F.col("_batch_id").desc(), F.col("_row_number").asc()
     )
     null_key = (
@@ -150,38 +190,24 @@ def stage(
     ).cache()
     (cached if cached is not None else []).append(df)
 
-    money = [c.name for c in contract.columns if c.type is LogicalType.MONEY]
     kept = F.col("_status") == "kept"
-    aggs = [
-        F.count(F.lit(1)).alias("raw_rows"),
-        F.sum(kept.cast("int")).alias("rows"),
-        F.sum((F.col("_status") == "duplicate").cast("int")).alias("duplicates_removed"),
-        F.sum((F.col("_status") == "rejected").cast("int")).alias("rejected_null_key"),
-        F.countDistinct("_batch_id").alias("batches"),
-    ]
-    for c in contract.columns:
-        if c.name in bad:
-            aggs.append(
-                F.sum((kept & F.col(f"_bad_{c.name}")).cast("int")).alias(f"invalid_{c.name}")
-            )
-        if not c.nullable:
-            aggs.append(F.sum((kept & F.col(c.name).isNull()).cast("int")).alias(f"null_{c.name}"))
-    for m in money:
-        aggs += [
-            F.sum(F.col(m)).alias(f"raw_sum_{m}"),
-            F.sum(F.when(kept, F.col(m))).alias(f"sum_{m}"),
-            F.sum(F.when(~kept, F.col(m))).alias(f"dropped_sum_{m}"),
-        ]
-    stats = df.agg(*aggs).first()
-    assert stats is not None
-    out = df.filter(kept).select(
+    aggs = _stats_columns(contract, set(bad))
+    passes = {r["_pass"]: r.asDict() for r in df.groupBy("_pass").agg(*aggs).collect()}
+    if 1 not in passes:  # no rows: one row of empty aggregates, as a global agg gives
+        empty = df.filter(F.lit(False)).agg(*aggs).first()
+        assert empty is not None
+        passes[1] = empty.asDict()
+    stats, prior = passes[1], passes.get(0, {})
+    for d in (stats, prior):
+        d.pop("_pass", None)
+    out = df.filter(kept & (F.col("_pass") == 1)).select(
         *[
             n
             for n in df.columns
-            if not n.startswith(("_bad_", "_key")) and n not in ("_status", "_version_at")
+            if not n.startswith(("_bad_", "_key")) and n not in ("_status", "_version_at", "_pass")
         ]
     )
-    return out, stats.asDict()
+    return out, stats, prior
 
 
 ORDER_FLAGS = (
@@ -244,12 +270,15 @@ def _order_flags(df: DataFrame) -> DataFrame:
 
 
 def _staged(
-    raw: DataFrame, contract: SourceContract, cached: list[DataFrame]
-) -> tuple[DataFrame, dict[str, Any]]:
-    """One table's staged rows and its stats."""
+    raw: DataFrame,
+    contract: SourceContract,
+    cached: list[DataFrame],
+    before: SparkColumn | None = None,
+) -> tuple[DataFrame, dict[str, Any], dict[str, Any]]:
+    """One table's staged rows, its stats and its stats before the increment (see ``stage``)."""
     from pyspark.sql import functions as F
 
-    df, st = stage(raw, contract, cached)
+    df, st, prior = stage(raw, contract, cached, before)
     if contract.table == "orders":
         df = _order_flags(df)
     elif contract.table == "order_reviews":
@@ -264,7 +293,7 @@ def _staged(
             "in_brazil", X.in_brazil(F.col("geolocation_lat"), F.col("geolocation_lng"))
         )
     log.info("staged", table=contract.table, rows=st["rows"], duplicates=st["duplicates_removed"])
-    return df, as_stats(st)
+    return df, as_stats(st), as_stats(prior)
 
 
 def run(
@@ -369,16 +398,15 @@ def build_and_publish(  # noqa: PLR0915 - one layer's build, bookkeeping and pub
             batches = p.batches.get(t, ())
             before = totals.get(t, {})
             if p.full or t in SHARED_TABLES or t in p.replaced or not contract.primary_key:
-                df, st = _staged(read_raw(spark, settings, t), contract, layer.cached)
+                df, st, _ = _staged(read_raw(spark, settings, t), contract, layer.cached)
                 whole.append(t)
                 after = st
             else:
                 piece = _Slice(writer, contract, batches)
                 raw = read_raw(spark, settings, t, where=piece.where()).cache()
                 layer.cached.append(raw)
-                df, st = _staged(raw, contract, layer.cached)
-                _, old = stage(
-                    raw.filter(~F.col("_batch_id").isin(*batches)), contract, layer.cached
+                df, st, old = _staged(
+                    raw, contract, layer.cached, ~F.col("_batch_id").isin(*batches)
                 )
                 slices[t] = piece
                 after = {
