@@ -21,7 +21,7 @@ PLATFORM := bash k8s/platform.sh
 .PHONY: help setup system-deps venv jars run test test-unit test-integration lint fmt typecheck \
         bench stack-up stack-down stack-status status clean helm deploy undeploy urls \
         cluster-tools cluster-up cluster-down \
-        monitor monitor-down
+        monitor monitor-down ci
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -62,6 +62,9 @@ test-unit: $(STAMP) ## unit tests only (no processes started)
 
 test-integration: $(STAMP) ## integration tests against the real local stack
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+ci: ## run exactly what CI runs (.ci/run: setup, every test tier with nothing started, lint)
+	bash .ci/run
 
 lint: $(STAMP) ## ruff check + format check + mypy
 	$(BIN)/ruff check .
