@@ -26,12 +26,12 @@ from string import Template
 
 from olist_pipeline.config import Role, Settings, find_project_root
 from olist_pipeline.local.prereqs import PrerequisiteError
-from olist_pipeline.local.stack import (
+from olist_pipeline.local.service import (
     ServiceState,
     StackError,
-    _pid_alive,
-    _require_free,
-    _wait_for,
+    pid_alive,
+    require_free,
+    wait_for,
 )
 from olist_pipeline.logs import get_logger
 
@@ -115,7 +115,7 @@ class _Daemon:
         return str(self.port)
 
     def _alive(self, pid: int) -> bool:
-        return _pid_alive(pid, self.binary) and _pid_alive(pid, self._marker())
+        return pid_alive(pid, self.binary) and pid_alive(pid, self._marker())
 
     def healthy(self) -> bool:
         return _http_ok(self.health_url())
@@ -136,7 +136,7 @@ class _Daemon:
         if self.state().running:
             return
         _binary(self.binary, self.package)
-        _require_free(self.port, self.name, self.port_variable)
+        require_free(self.port, self.name, self.port_variable)
         self.root.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.prepare()
@@ -159,7 +159,7 @@ class _Daemon:
                 )
             return self.healthy()
 
-        _wait_for(ready, 30, self.name, self.log_file)
+        wait_for(ready, 30, self.name, self.log_file)
 
     def stop(self) -> None:
         pid = self._pid()
