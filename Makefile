@@ -74,10 +74,11 @@ test-integration: $(STAMP) ## integration tests against the real local stack
 ci: ## run exactly what CI runs (.ci/run: setup, every test tier with nothing started, lint)
 	bash .ci/run
 
-lint: $(STAMP) ## ruff check + format check + mypy + import circles and private cross-imports
+lint: $(STAMP) ## ruff check + format check + mypy + dead code (vulture) + import circles and private cross-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/vulture
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_import_graph.py
 
 fmt: $(STAMP) ## apply ruff fixes and formatting

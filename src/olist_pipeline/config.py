@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -145,7 +145,6 @@ class Settings:
     metrics_port: int
     pushgateway_url: str | None
     run_id: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
     # Where daily increments land, one folder per day (<landing>/YYYY-MM-DD/).
     landing_dir: Path = Path(".local/landing")
 

@@ -287,14 +287,3 @@ def publish(
             ) from exc
     log.info("metrics_published", **pub.as_dict())
     return pub
-
-
-def publish_quietly(settings: Settings, run_id: str) -> Publication | None:
-    """For step ends: push if a Pushgateway is configured, never fail the step."""
-    if not settings.pushgateway_url:
-        return None
-    try:
-        return publish(settings, run_id)
-    except Exception as exc:  # monitoring trouble must not fail the step it reports on
-        log.warning("metrics_not_published", run_id=run_id, error=str(exc))
-        return None

@@ -193,7 +193,7 @@ def serve(settings: Settings, port: int = DEFAULT_PORT) -> int:
     user, password = credentials()
     print(f"Airflow UI: {ui.url}  (user {user}, password {password}); Ctrl-C stops it", flush=True)
 
-    def _term(signum: int, frame: object) -> None:
+    def _term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)

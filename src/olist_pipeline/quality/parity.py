@@ -248,7 +248,9 @@ def run_parity(
     until: date | None = None,
     totals_only: bool = False,
 ) -> ParityReport:
-    from olist_pipeline.quality.runner import fresh_registry, push
+    from prometheus_client import CollectorRegistry
+
+    from olist_pipeline.quality.runner import push
 
     t0 = time.monotonic()
     with connect(settings, Role.QUALITY, autocommit=True) as conn:
@@ -259,7 +261,7 @@ def run_parity(
         )
         report = ParityReport(run_id, tolerance, tuple(rows), first, last)
         record(conn, report)
-    registry = fresh_registry()
+    registry = CollectorRegistry()
     metric("olist_parity_passed", registry).set(1 if report.passed else 0)
     metric("olist_parity_days_failed", registry).set(len(report.failed_days))
     metric("olist_parity_max_relative_diff", registry).set(report.max_relative_diff)

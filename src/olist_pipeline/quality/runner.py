@@ -152,20 +152,10 @@ def log_results(results: Sequence[CheckResult], run_id: str) -> None:
             log.warning("dq_check", **fields)
 
 
-# metrics.metric() caches per id(registry); a collected registry's id can be
-# reused by the next one, which would then get the old registry's gauges.
-# Keeping ours alive keeps ids unique (one registry per run: a few bytes).
-_REGISTRIES: list[CollectorRegistry] = []
-
-
-def fresh_registry() -> CollectorRegistry:
-    registry = CollectorRegistry()
-    _REGISTRIES.append(registry)
-    return registry
-
-
 def metrics_registry(layer: str, results: Sequence[CheckResult], now: float) -> CollectorRegistry:
-    registry = fresh_registry()
+    # A registry of this run's own (metrics.metric keys by the registry object, so a
+    # new one never sees an earlier run's gauges).
+    registry = CollectorRegistry()
     passed = metric("olist_dq_check_passed", registry)
     observed = metric("olist_dq_check_observed", registry)
     for r in results:
