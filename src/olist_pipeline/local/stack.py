@@ -76,11 +76,10 @@ class PostgresService:
 
     # initdb refuses to run as root, so as root the server runs as the
     # unprivileged `postgres` account (created by Debian's package).
-    @staticmethod
-    def _os_user() -> str | None:
+    def _os_user(self) -> str | None:
         if os.geteuid() != 0:
             return None
-        name = os.environ.get("OLIST_PG_OS_USER", "postgres")
+        name = self.settings.local.pg_os_user
         try:
             pwd.getpwnam(name)
         except KeyError:
@@ -160,7 +159,7 @@ class PostgresService:
         )
 
     def _initdb(self) -> None:
-        bins = postgres_binaries()
+        bins = postgres_binaries(self.settings.local.pg_bindir)
         self.root.mkdir(parents=True, exist_ok=True)
         self._chown(self.root)
         pwfile = self.root / ".pwfile"
@@ -212,7 +211,7 @@ class PostgresService:
     def start(self) -> None:
         if self.state().running:
             return
-        bins = postgres_binaries()
+        bins = postgres_binaries(self.settings.local.pg_bindir)
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
         require_free(self.port, "PostgreSQL", "OLIST_PG_PORT")
@@ -235,7 +234,7 @@ class PostgresService:
     def stop(self) -> None:
         if not self.state().running:
             return
-        bins = postgres_binaries()
+        bins = postgres_binaries(self.settings.local.pg_bindir)
         out = self._run([bins["pg_ctl"], "stop", "-D", str(self.data), "-m", "fast", "-w"])
         if out.returncode != 0:
             raise StackError(f"PostgreSQL did not stop: {out.stderr.strip()}")
@@ -380,7 +379,7 @@ class KafkaService:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out_f:
             proc = subprocess.Popen(
-                self._java(self._MARKER, str(props), heap=os.environ.get("OLIST_KAFKA_HEAP", "1g")),
+                self._java(self._MARKER, str(props), heap=self.settings.local.kafka_heap),
                 stdout=out_f,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

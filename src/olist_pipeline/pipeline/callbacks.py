@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from olist_pipeline import config
 from olist_pipeline.logs import get_logger
 
 log = get_logger("olist.airflow")
@@ -37,7 +38,7 @@ def _ids(context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pushgateway_url() -> str | None:
-    return os.environ.get("OLIST_PUSHGATEWAY_URL") or None
+    return config.pushgateway_url(os.environ)
 
 
 def current_value(url: str, name: str, labels: Mapping[str, str]) -> float:
