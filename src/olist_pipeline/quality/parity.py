@@ -250,7 +250,7 @@ def run_parity(
 ) -> ParityReport:
     from prometheus_client import CollectorRegistry
 
-    from olist_pipeline.quality.runner import push
+    from olist_pipeline.observability.push import push_if_configured
 
     t0 = time.monotonic()
     with connect(settings, Role.QUALITY, autocommit=True) as conn:
@@ -265,7 +265,7 @@ def run_parity(
     metric("olist_parity_passed", registry).set(1 if report.passed else 0)
     metric("olist_parity_days_failed", registry).set(len(report.failed_days))
     metric("olist_parity_max_relative_diff", registry).set(report.max_relative_diff)
-    pushed = push(settings, registry, PUSH_JOB, {})
+    pushed = push_if_configured(settings, registry, PUSH_JOB, {})
     seconds = time.monotonic() - t0
     (log.info if report.passed else log.error)(
         "parity_run",

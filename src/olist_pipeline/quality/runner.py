@@ -23,6 +23,7 @@ from olist_pipeline.config import Role, Settings
 from olist_pipeline.db import audit, connect
 from olist_pipeline.logs import get_logger
 from olist_pipeline.observability.metrics import metric
+from olist_pipeline.observability.push import push_if_configured
 from olist_pipeline.quality.model import Check, CheckResult, error_result, result_for
 from olist_pipeline.quality.suites import Scope, suite
 
@@ -166,26 +167,6 @@ def metrics_registry(layer: str, results: Sequence[CheckResult], now: float) -> 
     return registry
 
 
-def push(
-    settings: Settings, registry: CollectorRegistry, job: str, grouping: dict[str, str]
-) -> bool:
-    """Push to the Pushgateway if one is configured; a failed push is logged, not fatal.
-
-    The results are in the audit tables either way, and ``olist metrics
-    publish`` can push them again from there.
-    """
-    if not settings.pushgateway_url:
-        return False
-    from prometheus_client import push_to_gateway
-
-    try:
-        push_to_gateway(settings.pushgateway_url, job=job, registry=registry, grouping_key=grouping)
-    except OSError as exc:
-        log.warning("pushgateway_unreachable", url=settings.pushgateway_url, error=str(exc))
-        return False
-    return True
-
-
 def run_layer(settings: Settings, layer: str, run_id: str) -> LayerReport:
     """Run, record and publish every check of ``layer``; the caller decides the exit code."""
     t0 = time.monotonic()
@@ -205,7 +186,7 @@ def run_layer(settings: Settings, layer: str, run_id: str) -> LayerReport:
         _step_run(conn, run_id, layer, report_)
     log_results(results, run_id)
     registry = metrics_registry(layer, results, time.time())
-    pushed = push(settings, registry, PUSH_JOB, {"layer": layer})
+    pushed = push_if_configured(settings, registry, PUSH_JOB, {"layer": layer})
     log.info(
         "dq_run",
         run_id=run_id,
