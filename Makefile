@@ -21,7 +21,7 @@ PLATFORM := bash k8s/platform.sh
 .PHONY: help setup system-deps venv jars run test test-unit test-integration lint fmt typecheck \
         bench stack-up stack-down stack-status status clean helm deploy undeploy urls \
         cluster-tools cluster-up cluster-down \
-        monitor monitor-down
+        monitor monitor-down ci lock
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -40,13 +40,21 @@ system-deps: ## install the Debian packages the local stack needs (needs root; s
 	  systemctl disable --now prometheus prometheus-pushgateway prometheus-postgres-exporter postgresql >/dev/null 2>&1 || true; \
 	else echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing"; exit 2; fi
 
-$(STAMP): pyproject.toml
+# The venv holds exactly the locked set: every package at its requirements.lock
+# version, then the project itself without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[airflow,dev]'
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $(STAMP)
 
-venv: $(STAMP) ## create the Python virtualenv with the pinned dependencies
+venv: $(STAMP) ## create the Python virtualenv with the locked dependencies (requirements.lock)
+
+# Same command as the lock's header; the platform is the one of the images and CI.
+lock: $(STAMP) ## re-resolve requirements.lock from the pins in pyproject.toml (after changing a pin)
+	$(BIN)/uv pip compile pyproject.toml --extra airflow --extra dev --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu -o requirements.lock -q
 
 jars: $(STAMP) ## fetch the Kafka broker and PostgreSQL JDBC jars from Maven Central
 	$(OLIST) stack fetch
@@ -63,10 +71,15 @@ test-unit: $(STAMP) ## unit tests only (no processes started)
 test-integration: $(STAMP) ## integration tests against the real local stack
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff check + format check + mypy
+ci: ## run exactly what CI runs (.ci/run: setup, every test tier with nothing started, lint)
+	bash .ci/run
+
+lint: $(STAMP) ## ruff check + format check + mypy + dead code (vulture) + import circles and private cross-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/vulture
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_import_graph.py
 
 fmt: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -18,9 +18,10 @@ USER root
 RUN mkdir -p /opt/olist && chown airflow:root /opt/olist
 USER airflow
 
-# Dependencies first: the providers and the light part of our dependencies, pinned as in
-# pyproject.toml, with apache-airflow held at the base image's version.
-COPY --chown=airflow:root pyproject.toml /opt/olist/pyproject.toml
+# Dependencies first: the providers and the light part of our dependencies, each at its
+# requirements.lock version, with apache-airflow held at the base image's version (the
+# lock has the same one: pip stops on a mismatch rather than mixing two).
+COPY --chown=airflow:root pyproject.toml requirements.lock /opt/olist/
 RUN python - <<'PY' > /tmp/requirements.txt
 import tomllib
 project = tomllib.load(open("/opt/olist/pyproject.toml", "rb"))["project"]
@@ -28,7 +29,8 @@ skip = ("pyspark", "pandas", "matplotlib")
 deps = [d for d in project["dependencies"] if not d.startswith(skip)]
 print("\n".join(deps + project["optional-dependencies"]["airflow"]))
 PY
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/requirements.txt
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/requirements.txt \
+    -c /opt/olist/requirements.lock
 
 COPY --chown=airflow:root src /opt/olist/src
 COPY --chown=airflow:root README.md /opt/olist/README.md

@@ -10,7 +10,10 @@ ARG PYTHON_BASE_IMAGE=python:3.11.14-slim-bookworm
 
 # ---- JDBC driver: fetched once, verified against Maven Central's checksum ----
 FROM ${PYTHON_BASE_IMAGE} AS jdbc
-ARG POSTGRES_JDBC_VERSION=42.7.8
+# No default here: the version comes from k8s/versions.env (make deploy passes it).
+ARG POSTGRES_JDBC_VERSION
+RUN test -n "${POSTGRES_JDBC_VERSION}" \
+    || { echo "pass --build-arg POSTGRES_JDBC_VERSION (see k8s/versions.env)" >&2; exit 1; }
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
@@ -65,10 +68,11 @@ RUN groupadd --system --gid 10001 olist \
  && useradd --system --uid 10001 --gid olist --home-dir /opt/olist --shell /usr/sbin/nologin olist
 
 WORKDIR /opt/olist
-# Dependencies first (their layer changes only with pyproject.toml), then the source.
-COPY pyproject.toml README.md ./
+# Dependencies first (their layer changes only with pyproject.toml and the lock), then
+# the source. The runtime dependencies, each at its requirements.lock version.
+COPY pyproject.toml README.md requirements.lock ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt -c requirements.lock \
  && rm /tmp/requirements.txt
 COPY --from=jdbc /jars/postgresql.jar ${SPARK_HOME}/jars/postgresql.jar
 COPY --from=jdbc /jars/spark-kafka/ ${SPARK_HOME}/jars/

@@ -4,6 +4,11 @@ One switch, ``OLIST_ENV``, selects the target: ``local`` (default; real
 services on 127.0.0.1 started by ``olist stack up``) or ``kind`` (the same
 commands in pods; every endpoint and secret must come from the environment,
 so nothing falls back to a local default there).
+
+Every ``OLIST_*`` variable is read here and nowhere else: ``load_settings`` for
+commands, and the few ``dag_*`` functions below for what Airflow needs while it
+parses a DAG file (no I/O, no secrets). ``Settings.to_env`` is the inverse of
+``load_settings``: the variables that make a child process see the same settings.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -98,6 +104,14 @@ class LocalStackSettings:
     kafka_controller_port: int
     prometheus_port: int
     pushgateway_port: int
+    pg_exporter_port: int = 59187
+    # initdb refuses root: as root the server runs as this unprivileged OS account.
+    pg_os_user: str = "postgres"
+    # A PostgreSQL server install to prefer over the newest one found.
+    pg_bindir: Path | None = None
+    kafka_heap: str = "1g"
+    # The checkout's monitoring/ folder (rules, dashboards, Prometheus template).
+    monitoring_dir: Path = Path("monitoring")
 
     @property
     def logs_dir(self) -> Path:
@@ -145,15 +159,72 @@ class Settings:
     metrics_port: int
     pushgateway_url: str | None
     run_id: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
     # Where daily increments land, one folder per day (<landing>/YYYY-MM-DD/).
     landing_dir: Path = Path(".local/landing")
+    # The local Airflow UI's login (`olist airflow ui`, loopback only).
+    airflow_user: str = "admin"
+    airflow_password: str = "admin"  # noqa: S105 - development login on 127.0.0.1 only
+
+    def to_env(self) -> dict[str, str]:
+        """The OLIST_* variables that ``load_settings`` reads back into these settings.
+
+        A value that is not set (None) is left out, so a child process given
+        ``{**os.environ, **settings.to_env()}`` keeps what its parent's environment says.
+        """
+        env: dict[str, str | None] = {
+            "OLIST_ENV": self.target.value,
+            "OLIST_PG_HOST": self.postgres.host,
+            "OLIST_PG_PORT": str(self.postgres.port),
+            "OLIST_PG_DATABASE": self.postgres.database,
+            "OLIST_KAFKA_BOOTSTRAP": self.kafka.bootstrap_servers,
+            "OLIST_KAFKA_NAMESPACE": self.kafka.namespace,
+            "OLIST_SPARK_MASTER": self.spark.master,
+            "OLIST_SPARK_DRIVER_MEMORY": self.spark.driver_memory,
+            "OLIST_SPARK_SHUFFLE_PARTITIONS": str(self.spark.shuffle_partitions),
+            "OLIST_SPARK_CONCURRENT_JOBS": str(self.spark.concurrent_jobs),
+            "OLIST_JDBC_JAR": _text(self.spark.jdbc_jar),
+            "OLIST_STATE_DIR": str(self.local.state_dir),
+            "OLIST_KAFKA_PORT": str(self.local.kafka_port),
+            "OLIST_KAFKA_CONTROLLER_PORT": str(self.local.kafka_controller_port),
+            "OLIST_PROMETHEUS_PORT": str(self.local.prometheus_port),
+            "OLIST_PUSHGATEWAY_PORT": str(self.local.pushgateway_port),
+            "OLIST_PG_EXPORTER_PORT": str(self.local.pg_exporter_port),
+            "OLIST_PG_OS_USER": self.local.pg_os_user,
+            "OLIST_PG_BINDIR": _text(self.local.pg_bindir),
+            "OLIST_KAFKA_HEAP": self.local.kafka_heap,
+            "OLIST_MONITORING_DIR": str(self.local.monitoring_dir),
+            "OLIST_CLUSTER_API_PORT": str(self.cluster.api_port),
+            "OLIST_CLUSTER_ETCD_PORT": str(self.cluster.etcd_port),
+            "OLIST_CLUSTER_ETCD_PEER_PORT": str(self.cluster.etcd_peer_port),
+            "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT": str(self.cluster.controller_manager_port),
+            "OLIST_CLUSTER_SCHEDULER_PORT": str(self.cluster.scheduler_port),
+            "OLIST_DATA_DIR": _text(self.data_dir),
+            "OLIST_LOG_LEVEL": self.log_level,
+            "OLIST_LOG_FORMAT": self.log_format,
+            "OLIST_LOG_FILE": _text(self.log_file),
+            "OLIST_METRICS_PORT": str(self.metrics_port),
+            "OLIST_PUSHGATEWAY_URL": self.pushgateway_url,
+            "OLIST_RUN_ID": self.run_id,
+            "OLIST_LANDING_DIR": str(self.landing_dir),
+            "OLIST_AIRFLOW_USER": self.airflow_user,
+            "OLIST_AIRFLOW_PASSWORD": self.airflow_password,
+        }
+        for role in Role:
+            creds = self.postgres.credentials.get(role)
+            if creds is not None:
+                env[f"OLIST_PG_{role.value.upper()}_USER"] = creds.user
+                env[f"OLIST_PG_{role.value.upper()}_PASSWORD"] = creds.password
+        return {k: v for k, v in env.items() if v is not None}
 
     def with_database(self, database: str) -> Settings:
         return replace(self, postgres=replace(self.postgres, database=database))
 
     def with_kafka_namespace(self, namespace: str) -> Settings:
         return replace(self, kafka=replace(self.kafka, namespace=namespace))
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 # On the cluster the increments sit on the source-data volume (pipeline/k8s.py).
@@ -210,16 +281,61 @@ class _Env:
             raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from ``env`` (default: ``os.environ``) at call time."""
-    env = os.environ if env is None else env
+def target_of(env: Mapping[str, str]) -> Target:
+    """OLIST_ENV as a target (default ``local``)."""
     raw_target = env.get("OLIST_ENV", "local").strip().lower() or "local"
     try:
-        target = Target(raw_target)
+        return Target(raw_target)
     except ValueError:
         raise ConfigError(
             f"OLIST_ENV={raw_target!r} is not a known target; use 'local' or 'kind'"
         ) from None
+
+
+# ---- what Airflow reads while it parses a DAG file: path arithmetic, no I/O ----------
+
+
+def dag_project_root(env: Mapping[str, str]) -> Path:
+    """The checkout (or image folder) holding spark-apps/ and airflow/ (OLIST_PROJECT_ROOT wins)."""
+    configured = env.get("OLIST_PROJECT_ROOT")
+    return Path(configured) if configured else Path(__file__).parents[2]
+
+
+def dag_spark_templates_dir(env: Mapping[str, str]) -> Path:
+    """The SparkApplication templates the kind DAGs render (OLIST_SPARK_TEMPLATES_DIR wins)."""
+    configured = env.get("OLIST_SPARK_TEMPLATES_DIR")
+    return Path(configured) if configured else dag_project_root(env) / "spark-apps" / "k8s"
+
+
+def dag_landing_dir(env: Mapping[str, str], target: Target) -> Path:
+    """The landing folder of daily increments, as ``load_settings`` resolves it."""
+    state_dir = Path(env.get("OLIST_STATE_DIR") or dag_project_root(env) / ".local")
+    return landing_dir(env, target, state_dir)
+
+
+def dag_batch_start(env: Mapping[str, str]) -> datetime | None:
+    """OLIST_BATCH_START_DATE: the first day a catching-up DAG runs for (None: unset)."""
+    configured = env.get("OLIST_BATCH_START_DATE", "").strip()
+    if not configured:
+        return None
+    try:
+        day = datetime.fromisoformat(configured)
+    except ValueError:
+        raise ConfigError(
+            f"OLIST_BATCH_START_DATE={configured!r} is not a date; use YYYY-MM-DD"
+        ) from None
+    return day.replace(tzinfo=day.tzinfo or UTC)
+
+
+def pushgateway_url(env: Mapping[str, str]) -> str | None:
+    """OLIST_PUSHGATEWAY_URL alone, for Airflow callbacks that run without settings."""
+    return env.get("OLIST_PUSHGATEWAY_URL") or None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: ``os.environ``) at call time."""
+    env = os.environ if env is None else env
+    target = target_of(env)
     e = _Env(env, target)
 
     root = find_project_root()
@@ -268,6 +384,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             kafka_controller_port=e.integer("OLIST_KAFKA_CONTROLLER_PORT", 59093),
             prometheus_port=e.integer("OLIST_PROMETHEUS_PORT", 59090),
             pushgateway_port=e.integer("OLIST_PUSHGATEWAY_PORT", 59091),
+            pg_exporter_port=e.integer("OLIST_PG_EXPORTER_PORT", 59187),
+            pg_os_user=env.get("OLIST_PG_OS_USER") or "postgres",
+            pg_bindir=Path(pg_bindir) if (pg_bindir := e.opt("OLIST_PG_BINDIR")) else None,
+            kafka_heap=env.get("OLIST_KAFKA_HEAP") or "1g",
+            monitoring_dir=Path(env.get("OLIST_MONITORING_DIR") or root / "monitoring").resolve(),
         ),
         cluster=ClusterSettings(
             api_port=e.integer("OLIST_CLUSTER_API_PORT", 58443),
@@ -284,4 +405,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pushgateway_url=e.opt("OLIST_PUSHGATEWAY_URL"),
         run_id=e.opt("OLIST_RUN_ID"),
         landing_dir=landing_dir(env, target, state_dir),
+        airflow_user=env.get("OLIST_AIRFLOW_USER") or "admin",
+        airflow_password=env.get("OLIST_AIRFLOW_PASSWORD") or "admin",
     )

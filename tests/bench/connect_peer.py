@@ -31,12 +31,10 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.local import jars
@@ -242,28 +240,3 @@ class ConnectPeer:
 def _properties(values: dict[str, str]) -> str:
     # Properties files treat backslash as an escape, so JSON text and '$' stay literal.
     return "".join(f"{k}={v.replace(chr(92), chr(92) * 2)}\n" for k, v in values.items())
-
-
-def drop_schema(settings: Settings) -> None:
-    with psycopg.connect(settings.postgres.dsn(Role.ADMIN), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(PEER_SCHEMA))
-        )
-
-
-def wait_rows(settings: Settings, table: str, n: int, timeout: float, peer: ConnectPeer) -> None:
-    """Until ``table`` holds ``n`` distinct event ids; raises with the peer's log if it died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if distinct_rows(settings, table) >= n:
-            return
-        if not peer.alive():
-            raise RuntimeError(f"the Connect worker exited\n{peer.log_tail()}")
-        time.sleep(0.2)
-    raise TimeoutError(f"{table}: fewer than {n} rows after {timeout}s\n{peer.log_tail()}")
-
-
-def distinct_rows(settings: Settings, table: str) -> int:
-    with psycopg.connect(settings.postgres.dsn(Role.ADMIN)) as conn:
-        row = conn.execute(f"SELECT count(DISTINCT event_id) FROM {table}").fetchone()
-    return int(row[0]) if row else 0

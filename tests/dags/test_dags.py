@@ -335,7 +335,9 @@ def test_the_catchup_start_date_is_a_setting(monkeypatch):
     monkeypatch.setenv("OLIST_BATCH_START_DATE", "2017-01-05")
     assert start_date(BATCH) == datetime(2017, 1, 5, tzinfo=UTC)
     monkeypatch.setenv("OLIST_BATCH_START_DATE", "soon")
-    with pytest.raises(ValueError, match="OLIST_BATCH_START_DATE='soon' is not a date"):
+    from olist_pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError, match="OLIST_BATCH_START_DATE='soon' is not a date"):
         start_date(BATCH)
 
 

@@ -39,7 +39,7 @@ def test_ui_signs_in_and_shows_a_successful_olist_batch_run(batch_run: BatchRun)
 
     assert batch_run.result.ok, f"olist_batch did not succeed: {batch_run.result.log_file}"
     airflow_run_id = batch_run.result.airflow_run_id
-    user, password = credentials()
+    user, password = credentials(batch_run.settings)
 
     ui = start_ui(batch_run.settings, free_port(), airflow_home=batch_run.airflow_home)
     try:

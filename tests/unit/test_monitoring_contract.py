@@ -137,15 +137,24 @@ def test_monitoring_folder_shows_the_same_contract() -> None:
 
 
 def test_a_new_registry_never_gets_a_collected_registrys_metrics() -> None:
-    import gc
-
     from prometheus_client import CollectorRegistry
 
+    from olist_pipeline.observability import metrics
     from olist_pipeline.observability.metrics import metric
 
+    # A registry has no reference cycle, so dropping the last reference frees it at
+    # once and CPython hands its address to the next one: no gc.collect() is needed
+    # for a new registry to share a collected one's id() (the hazard under test).
+    held_before = len(metrics._BY_REGISTRY)
+    seen: set[int] = set()
+    reused = 0
     for i in range(50):
         registry = CollectorRegistry()
+        reused += id(registry) in seen
+        seen.add(id(registry))
         metric("olist_parity_passed", registry).set(i)
         assert registry.get_sample_value("olist_parity_passed") == i
         del registry
-        gc.collect()
+    assert reused, "no registry reused a collected one's address: the test proved nothing"
+    # Collected registries leave the map (it holds them weakly).
+    assert len(metrics._BY_REGISTRY) == held_before

@@ -21,7 +21,8 @@ from olist_pipeline.quality.model import (
     result_for,
 )
 from olist_pipeline.quality.parity import ParityReport, compare
-from olist_pipeline.quality.suites import Scope, raw_current, suite
+from olist_pipeline.quality.sql import raw_current
+from olist_pipeline.quality.suites import Scope, suite
 
 
 def _check(**kw: object) -> Check:

@@ -12,8 +12,9 @@ from prometheus_client import generate_latest
 
 from olist_pipeline.cli import main
 from olist_pipeline.config import load_settings
+from olist_pipeline.observability.push import push_if_configured as push
 from olist_pipeline.quality.model import Check, Severity, result_for
-from olist_pipeline.quality.runner import metrics_registry, push
+from olist_pipeline.quality.runner import metrics_registry
 
 
 def _result(passed: bool, severity: Severity = Severity.ERROR) -> object:

@@ -40,11 +40,21 @@ def lib_dir(settings: Settings, jar_set: str = "stack") -> Path:
     return settings.local.jars_dir / SETS[jar_set][1]
 
 
+def _inherited(jar_set: str) -> list[str]:
+    """Maven properties a further set takes from the stack's pom (its pins stay written once)."""
+    if jar_set == "stack":
+        return []
+    jdbc = pinned_versions()["postgresql.jdbc"]
+    return [f"-Dpostgresql.jdbc.version={jdbc}"]
+
+
 def ensure(settings: Settings, jar_set: str = "stack") -> Path:
     """Resolve the jars if the pinned set is not there yet; return their folder."""
     pom_name, folder = SETS[jar_set]
     pom = _pom_bytes(jar_set)
-    digest = hashlib.sha256(pom).hexdigest()
+    inherited = _inherited(jar_set)
+    # An inherited pin is part of what was resolved: changing it must re-resolve.
+    digest = hashlib.sha256(pom + "\n".join(inherited).encode()).hexdigest()
     target = lib_dir(settings, jar_set)
     # The stack's stamp keeps its historical name, so existing checkouts do not re-resolve.
     stamp = settings.local.jars_dir / ("stamp" if jar_set == "stack" else f"{folder}.stamp")
@@ -58,7 +68,7 @@ def ensure(settings: Settings, jar_set: str = "stack") -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     out = subprocess.run(
         [
-            mvn, "-q", "-B", "-f", str(work / pom_name),
+            mvn, "-q", "-B", "-f", str(work / pom_name), *inherited,
             "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
         ],
         capture_output=True, text=True, check=False,

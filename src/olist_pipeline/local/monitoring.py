@@ -24,14 +24,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
-from olist_pipeline.config import Role, Settings, find_project_root
+from olist_pipeline.config import Role, Settings
 from olist_pipeline.local.prereqs import PrerequisiteError
-from olist_pipeline.local.stack import (
+from olist_pipeline.local.service import (
     ServiceState,
     StackError,
-    _pid_alive,
-    _require_free,
-    _wait_for,
+    pid_alive,
+    require_free,
+    wait_for,
 )
 from olist_pipeline.logs import get_logger
 
@@ -42,13 +42,6 @@ log = get_logger(__name__)
 # 59112) and Prometheus scrapes them. Edit .local/prometheus/targets/consumers.json
 # (re-read on change) to point elsewhere.
 DEFAULT_CONSUMER_PORTS: Mapping[str, int] = {"orders": 59111, "payments": 59112}
-DEFAULT_PG_EXPORTER_PORT = 59187
-
-
-def monitoring_dir() -> Path:
-    """The checkout's ``monitoring/`` folder (rules, dashboards, config template)."""
-    env = os.environ.get("OLIST_MONITORING_DIR")
-    return Path(env).resolve() if env else find_project_root() / "monitoring"
 
 
 def _binary(name: str, package: str) -> str:
@@ -115,7 +108,7 @@ class _Daemon:
         return str(self.port)
 
     def _alive(self, pid: int) -> bool:
-        return _pid_alive(pid, self.binary) and _pid_alive(pid, self._marker())
+        return pid_alive(pid, self.binary) and pid_alive(pid, self._marker())
 
     def healthy(self) -> bool:
         return _http_ok(self.health_url())
@@ -136,7 +129,7 @@ class _Daemon:
         if self.state().running:
             return
         _binary(self.binary, self.package)
-        _require_free(self.port, self.name, self.port_variable)
+        require_free(self.port, self.name, self.port_variable)
         self.root.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.prepare()
@@ -159,7 +152,7 @@ class _Daemon:
                 )
             return self.healthy()
 
-        _wait_for(ready, 30, self.name, self.log_file)
+        wait_for(ready, 30, self.name, self.log_file)
 
     def stop(self) -> None:
         pid = self._pid()
@@ -214,7 +207,7 @@ class PostgresExporterService(_Daemon):
 
     def __init__(self, settings: Settings, port: int | None = None, root: Path | None = None):
         if port is None:
-            port = int(os.environ.get("OLIST_PG_EXPORTER_PORT") or DEFAULT_PG_EXPORTER_PORT)
+            port = settings.local.pg_exporter_port
         super().__init__(settings, port, root or settings.local.state_dir / "postgres-exporter")
 
     def health_url(self) -> str:
@@ -272,15 +265,16 @@ class PrometheusService(_Daemon):
             pushgateway_address or f"127.0.0.1:{settings.local.pushgateway_port}"
         )
         self.postgres_exporter_address = (
-            postgres_exporter_address
-            or f"127.0.0.1:{os.environ.get('OLIST_PG_EXPORTER_PORT') or DEFAULT_PG_EXPORTER_PORT}"
+            postgres_exporter_address or f"127.0.0.1:{settings.local.pg_exporter_port}"
         )
-        self.rules_dir = rules_dir or monitoring_dir() / "rules"
+        self.rules_dir = rules_dir or self.settings.local.monitoring_dir / "rules"
         self.config_file = self.root / "prometheus.yml"
         self.targets_dir = self.root / "targets"
 
     def render_config(self) -> str:
-        template = (monitoring_dir() / "prometheus" / "prometheus.local.yml.tmpl").read_text()
+        template = (
+            self.settings.local.monitoring_dir / "prometheus" / "prometheus.local.yml.tmpl"
+        ).read_text()
         return Template(template).substitute(
             SCRAPE_INTERVAL=self.scrape_interval,
             EVALUATION_INTERVAL=self.evaluation_interval,

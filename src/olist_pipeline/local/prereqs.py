@@ -53,12 +53,12 @@ def maven_binary() -> str:
     return mvn
 
 
-def postgres_binaries() -> PostgresBinaries:
-    """The newest PostgreSQL server install (initdb, pg_ctl, postgres)."""
+def postgres_binaries(preferred: Path | None = None) -> PostgresBinaries:
+    """The newest PostgreSQL server install (initdb, pg_ctl, postgres); ``preferred``
+    (OLIST_PG_BINDIR) first."""
     candidates: list[Path] = []
-    env_dir = os.environ.get("OLIST_PG_BINDIR")
-    if env_dir:
-        candidates.append(Path(env_dir))
+    if preferred is not None:
+        candidates.append(preferred)
     candidates += sorted(
         (Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,

@@ -22,91 +22,35 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from olist_pipeline.config import Role, Settings
-from olist_pipeline.errors import OlistError
 from olist_pipeline.local import jars
 from olist_pipeline.local.prereqs import PrerequisiteError, java_binary, postgres_binaries
+from olist_pipeline.local.service import (
+    Service,
+    ServiceState,
+    StackError,
+    pid_alive,
+    port_in_use,
+    require_free,
+    wait_for,
+)
 from olist_pipeline.logs import get_logger
 
 log = get_logger(__name__)
 
-
-class StackError(OlistError):
-    """A local service could not be started or stopped; the message names the fix."""
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    name: str
-    running: bool
-    healthy: bool
-    address: str
-    pid: int | None = None
-    detail: str = ""
-
-    @property
-    def label(self) -> str:
-        if self.running and self.healthy:
-            return "up"
-        if self.running:
-            return "starting"
-        return "down"
-
-
-class Service(Protocol):
-    name: str
-
-    def state(self) -> ServiceState: ...
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def _require_free(port: int, service: str, variable: str) -> None:
-    if port_in_use(port):
-        raise StackError(
-            f"port {port} on 127.0.0.1 is already in use by another process, so {service} "
-            f"cannot start there. Stop that process, or choose another port with {variable}=<port>."
-        )
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float, what: str, log_file: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise StackError(f"{what} did not become healthy within {timeout:.0f}s; see {log_file}")
-
-
-def _pid_alive(pid: int, marker: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return False
-    # Guards against a recycled pid that now belongs to something else.
-    return marker in cmdline
+# StackError and ServiceState are part of this module's face (LocalStack raises and
+# returns them). The names local.cluster still takes from here, some under their old
+# private spelling, stay until that module (changed elsewhere now) imports them from
+# local.service.
+__all__ = [
+    "GROUPS", "ON_DEMAND", "SERVICES", "KafkaService", "LocalStack", "PostgresService",
+    "ServiceState", "StackError", "port_in_use",
+]  # fmt: skip
+_pid_alive = pid_alive
+_require_free = require_free
+_wait_for = wait_for
 
 
 def _kafka_cluster_id() -> str:
@@ -132,11 +76,10 @@ class PostgresService:
 
     # initdb refuses to run as root, so as root the server runs as the
     # unprivileged `postgres` account (created by Debian's package).
-    @staticmethod
-    def _os_user() -> str | None:
+    def _os_user(self) -> str | None:
         if os.geteuid() != 0:
             return None
-        name = os.environ.get("OLIST_PG_OS_USER", "postgres")
+        name = self.settings.local.pg_os_user
         try:
             pwd.getpwnam(name)
         except KeyError:
@@ -205,7 +148,7 @@ class PostgresService:
 
     def state(self) -> ServiceState:
         pid = self._pid()
-        running = pid is not None and _pid_alive(pid, "postgres")
+        running = pid is not None and pid_alive(pid, "postgres")
         return ServiceState(
             self.name,
             running=running,
@@ -216,7 +159,7 @@ class PostgresService:
         )
 
     def _initdb(self) -> None:
-        bins = postgres_binaries()
+        bins = postgres_binaries(self.settings.local.pg_bindir)
         self.root.mkdir(parents=True, exist_ok=True)
         self._chown(self.root)
         pwfile = self.root / ".pwfile"
@@ -268,10 +211,10 @@ class PostgresService:
     def start(self) -> None:
         if self.state().running:
             return
-        bins = postgres_binaries()
+        bins = postgres_binaries(self.settings.local.pg_bindir)
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
-        _require_free(self.port, "PostgreSQL", "OLIST_PG_PORT")
+        require_free(self.port, "PostgreSQL", "OLIST_PG_PORT")
         (self.data / "postmaster.pid").unlink(missing_ok=True)
         self.log_file.touch(exist_ok=True)
         self._chown(self.log_file)
@@ -286,12 +229,12 @@ class PostgresService:
                 f"PostgreSQL did not start: {out.stderr.strip() or out.stdout.strip()}; "
                 f"see {self.log_file}"
             )
-        _wait_for(self._healthy, 30, "PostgreSQL", self.log_file)
+        wait_for(self._healthy, 30, "PostgreSQL", self.log_file)
 
     def stop(self) -> None:
         if not self.state().running:
             return
-        bins = postgres_binaries()
+        bins = postgres_binaries(self.settings.local.pg_bindir)
         out = self._run([bins["pg_ctl"], "stop", "-D", str(self.data), "-m", "fast", "-w"])
         if out.returncode != 0:
             raise StackError(f"PostgreSQL did not stop: {out.stderr.strip()}")
@@ -299,9 +242,9 @@ class PostgresService:
     def kill(self) -> None:
         """SIGKILL the postmaster (crash simulation for reliability tests)."""
         pid = self._pid()
-        if pid and _pid_alive(pid, "postgres"):
+        if pid and pid_alive(pid, "postgres"):
             os.kill(pid, signal.SIGKILL)
-            _wait_for(lambda: not _pid_alive(pid, "postgres"), 10, "postgres kill", self.log_file)
+            wait_for(lambda: not pid_alive(pid, "postgres"), 10, "postgres kill", self.log_file)
 
 
 class KafkaService:
@@ -352,7 +295,7 @@ class KafkaService:
 
     def state(self) -> ServiceState:
         pid = self._pid()
-        running = pid is not None and _pid_alive(pid, self._MARKER)
+        running = pid is not None and pid_alive(pid, self._MARKER)
         return ServiceState(
             self.name,
             running=running,
@@ -431,12 +374,12 @@ class KafkaService:
             )  # fmt: skip
             if out.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {out.stderr.strip()[-500:]}")
-        _require_free(self.port, "Kafka", "OLIST_KAFKA_PORT")
-        _require_free(self.controller_port, "the Kafka controller", "OLIST_KAFKA_CONTROLLER_PORT")
+        require_free(self.port, "Kafka", "OLIST_KAFKA_PORT")
+        require_free(self.controller_port, "the Kafka controller", "OLIST_KAFKA_CONTROLLER_PORT")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out_f:
             proc = subprocess.Popen(
-                self._java(self._MARKER, str(props), heap=os.environ.get("OLIST_KAFKA_HEAP", "1g")),
+                self._java(self._MARKER, str(props), heap=self.settings.local.kafka_heap),
                 stdout=out_f,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -451,21 +394,21 @@ class KafkaService:
                 )
             return self._healthy()
 
-        _wait_for(ready, 90, "Kafka", self.log_file)
+        wait_for(ready, 90, "Kafka", self.log_file)
 
     def _signal(self, sig: int, timeout: float) -> None:
         pid = self._pid()
-        if pid is None or not _pid_alive(pid, self._MARKER):
+        if pid is None or not pid_alive(pid, self._MARKER):
             self.pidfile.unlink(missing_ok=True)
             return
         os.kill(pid, sig)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(pid, self._MARKER):
+        while time.monotonic() < deadline and pid_alive(pid, self._MARKER):
             time.sleep(0.2)
         # Reap it if it was our child (same process that started it).
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        if _pid_alive(pid, self._MARKER):
+        if pid_alive(pid, self._MARKER):
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
         self.pidfile.unlink(missing_ok=True)
@@ -482,7 +425,7 @@ ServiceFactory = Callable[[Settings], Service]
 
 
 def _monitoring(class_name: str) -> ServiceFactory:
-    # Imported when built: local.monitoring builds on this module's helpers.
+    # Imported when built: `olist stack up` alone never loads the monitoring services.
     def make(settings: Settings) -> Service:
         from olist_pipeline.local import monitoring
 

@@ -28,6 +28,7 @@ from olist_pipeline.config import Role, Settings, Target
 from olist_pipeline.errors import UsageError
 from olist_pipeline.logs import get_logger
 from olist_pipeline.observability.metrics import metric
+from olist_pipeline.observability.push import push as push_group
 
 log = get_logger(__name__)
 
@@ -250,6 +251,12 @@ def collect(settings: Settings, run_id: str) -> Publication:
 Pusher = Callable[..., None]
 
 
+def _push(
+    url: str, *, job: str, registry: CollectorRegistry, grouping_key: dict[str, str], timeout: float
+) -> None:
+    push_group(url, job, registry, grouping_key, timeout=timeout)
+
+
 def publish(
     settings: Settings,
     run_id: str,
@@ -258,13 +265,13 @@ def publish(
     pusher: Pusher | None = None,
 ) -> Publication:
     """Collect and push every group; raises PushgatewayError when the push fails."""
-    from prometheus_client import disable_created_metrics, push_to_gateway
+    from prometheus_client import disable_created_metrics
 
     # A pushed counter's `_created` would be the publishing process's start,
     # new on every push: noise, and it would make re-publishing change data.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     target = url or pushgateway_url(settings)
-    push = pusher or push_to_gateway
+    push = pusher or _push
     pub = collect(settings, run_id)
     pub.url = target
     if url is None and not settings.pushgateway_url and not _reachable(target):
@@ -287,14 +294,3 @@ def publish(
             ) from exc
     log.info("metrics_published", **pub.as_dict())
     return pub
-
-
-def publish_quietly(settings: Settings, run_id: str) -> Publication | None:
-    """For step ends: push if a Pushgateway is configured, never fail the step."""
-    if not settings.pushgateway_url:
-        return None
-    try:
-        return publish(settings, run_id)
-    except Exception as exc:  # monitoring trouble must not fail the step it reports on
-        log.warning("metrics_not_published", run_id=run_id, error=str(exc))
-        return None

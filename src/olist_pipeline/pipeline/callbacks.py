@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from olist_pipeline import config
 from olist_pipeline.logs import get_logger
+from olist_pipeline.observability import push
 
 log = get_logger("olist.airflow")
 
@@ -37,25 +38,12 @@ def _ids(context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pushgateway_url() -> str | None:
-    return os.environ.get("OLIST_PUSHGATEWAY_URL") or None
-
-
-def current_value(url: str, name: str, labels: Mapping[str, str]) -> float:
-    """The value the Pushgateway holds for ``name{labels}`` (0 when absent)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"{url.rstrip('/')}/metrics", timeout=5) as resp:  # noqa: S310
-        text = resp.read().decode("utf-8")
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
+    return config.pushgateway_url(os.environ)
 
 
 def count_task_failure(dag_id: str, task_id: str, url: str | None = None) -> float | None:
     """Increment the failure counter on the Pushgateway; returns the new value (None: no URL)."""
-    from prometheus_client import CollectorRegistry, push_to_gateway
+    from prometheus_client import CollectorRegistry
 
     from olist_pipeline.observability.metrics import metric
 
@@ -63,15 +51,15 @@ def count_task_failure(dag_id: str, task_id: str, url: str | None = None) -> flo
     if not url:
         return None
     labels = {"dag_id": dag_id, "task_id": task_id}
-    new = current_value(url, FAILURES, {**labels, "job": PUSH_JOB}) + 1
+    new = push.current_value(url, FAILURES, {**labels, "job": PUSH_JOB}) + 1
     registry = CollectorRegistry()
     metric(FAILURES, registry).labels(**labels).inc(new)
-    push_to_gateway(url, job=PUSH_JOB, registry=registry, grouping_key=labels, timeout=5)
+    push.push(url, PUSH_JOB, registry, labels, timeout=5)
     return new
 
 
 def mark_dag_success(dag_id: str, url: str | None = None) -> float | None:
-    from prometheus_client import CollectorRegistry, push_to_gateway
+    from prometheus_client import CollectorRegistry
 
     from olist_pipeline.observability.metrics import metric
 
@@ -81,9 +69,7 @@ def mark_dag_success(dag_id: str, url: str | None = None) -> float | None:
     now = time.time()
     registry = CollectorRegistry()
     metric(LAST_SUCCESS, registry).labels(dag_id=dag_id).set(now)
-    push_to_gateway(
-        url, job=PUSH_JOB, registry=registry, grouping_key={"dag_id": dag_id}, timeout=5
-    )
+    push.push(url, PUSH_JOB, registry, {"dag_id": dag_id}, timeout=5)
     return now
 
 

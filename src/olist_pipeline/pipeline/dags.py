@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from olist_pipeline import config
 from olist_pipeline.config import Target
 from olist_pipeline.pipeline import callbacks, k8s
 from olist_pipeline.pipeline.definition import Kind, Pipeline, Step
@@ -32,43 +33,26 @@ CATCHUP_START_DATE = datetime(2016, 9, 1, tzinfo=UTC)
 
 def project_root() -> Path:
     """The checkout holding spark-apps/ (OLIST_PROJECT_ROOT wins): path arithmetic only."""
-    configured = os.environ.get("OLIST_PROJECT_ROOT")
-    if configured:
-        return Path(configured)
-    return Path(__file__).parents[3]
+    return config.dag_project_root(os.environ)
 
 
 def target_from_env() -> Target:
-    raw = os.environ.get("OLIST_ENV", "local").strip().lower() or "local"
-    return Target(raw)
+    return config.target_of(os.environ)
 
 
 def spark_templates_dir() -> Path:
-    configured = os.environ.get("OLIST_SPARK_TEMPLATES_DIR")
-    return Path(configured) if configured else project_root() / "spark-apps" / "k8s"
+    return config.dag_spark_templates_dir(os.environ)
 
 
 def default_landing_dir(target: Target) -> str:
     """The landing folder of daily increments, as ``config.landing_dir`` resolves it."""
-    from olist_pipeline.config import landing_dir
-
-    state_dir = Path(os.environ.get("OLIST_STATE_DIR") or project_root() / ".local")
-    return str(landing_dir(os.environ, target, state_dir))
+    return str(config.dag_landing_dir(os.environ, target))
 
 
 def start_date(pipeline: Pipeline) -> datetime:
     if not pipeline.catchup:
         return START_DATE
-    configured = os.environ.get("OLIST_BATCH_START_DATE", "").strip()
-    if not configured:
-        return CATCHUP_START_DATE
-    try:
-        day = datetime.fromisoformat(configured)
-    except ValueError:
-        raise ValueError(
-            f"OLIST_BATCH_START_DATE={configured!r} is not a date; use YYYY-MM-DD"
-        ) from None
-    return day.replace(tzinfo=day.tzinfo or UTC)
+    return config.dag_batch_start(os.environ) or CATCHUP_START_DATE
 
 
 def schedule(pipeline: Pipeline) -> Any:

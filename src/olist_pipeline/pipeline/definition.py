@@ -16,7 +16,7 @@ so a retry or a re-run of the same run changes nothing.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from olist_pipeline.config import Role
@@ -48,7 +48,6 @@ class Resources:
     driver_cores: int = 1
     driver_memory: str = "1g"
     executor_instances: int = 1
-    executor_cores: int = 1
     executor_memory: str = "1g"
 
 
@@ -108,7 +107,6 @@ class Pipeline:
     max_active_runs: int = 1
     # Whole-run timeout: the scheduler fails a run that takes longer.
     dagrun_timeout: timedelta = timedelta(hours=3)
-    params: dict[str, str] = field(default_factory=dict)
 
     def step(self, task_id: str) -> Step:
         for s in self.steps:

@@ -22,12 +22,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from olist_pipeline.config import Role, Settings
+from olist_pipeline.config import Settings
 from olist_pipeline.errors import OlistError
 from olist_pipeline.logs import get_logger
 
@@ -58,7 +58,6 @@ class DagRunResult:
     tasks: tuple[TaskResult, ...]
     airflow_home: str
     log_file: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -145,36 +144,6 @@ def _watch(
             on_progress(DagProgress(last[0], last[1], last[2], time.monotonic() - t0))
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The OLIST_* variables that make a child process see the same ``settings``."""
-    env = {
-        "OLIST_ENV": settings.target.value,
-        "OLIST_PG_HOST": settings.postgres.host,
-        "OLIST_PG_PORT": str(settings.postgres.port),
-        "OLIST_PG_DATABASE": settings.postgres.database,
-        "OLIST_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
-        "OLIST_KAFKA_NAMESPACE": settings.kafka.namespace,
-        "OLIST_STATE_DIR": str(settings.local.state_dir),
-        "OLIST_LANDING_DIR": str(settings.landing_dir),
-        "OLIST_SPARK_MASTER": settings.spark.master,
-        "OLIST_SPARK_DRIVER_MEMORY": settings.spark.driver_memory,
-        "OLIST_SPARK_SHUFFLE_PARTITIONS": str(settings.spark.shuffle_partitions),
-        "OLIST_SPARK_CONCURRENT_JOBS": str(settings.spark.concurrent_jobs),
-        "OLIST_LOG_LEVEL": settings.log_level,
-        "OLIST_LOG_FORMAT": settings.log_format,
-    }
-    for role in Role:
-        creds = settings.postgres.credentials.get(role)
-        if creds is not None:
-            env[f"OLIST_PG_{role.value.upper()}_USER"] = creds.user
-            env[f"OLIST_PG_{role.value.upper()}_PASSWORD"] = creds.password
-    if settings.spark.jdbc_jar is not None:
-        env["OLIST_JDBC_JAR"] = str(settings.spark.jdbc_jar)
-    if settings.pushgateway_url:
-        env["OLIST_PUSHGATEWAY_URL"] = settings.pushgateway_url
-    return env
-
-
 def default_airflow_home(settings: Settings) -> Path:
     return settings.local.state_dir / "airflow"
 
@@ -225,7 +194,7 @@ def run_dag(
     dags = (dags_folder or default_dags_folder()).resolve()
     home.mkdir(parents=True, exist_ok=True)
     (home / "logs").mkdir(exist_ok=True)
-    env = {**os.environ, **settings_env(settings), **airflow_env(home, dags), **(extra_env or {})}
+    env = {**os.environ, **settings.to_env(), **airflow_env(home, dags), **(extra_env or {})}
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
     log_file = home / "logs" / f"{dag_id}-{safe}.log"
     with tempfile.NamedTemporaryFile("r", suffix=".json", dir=home, delete=False) as tmp:

@@ -31,7 +31,6 @@ from olist_pipeline.pipeline.local_run import (
     airflow_env,
     default_airflow_home,
     default_dags_folder,
-    settings_env,
 )
 
 log = get_logger("olist.airflow.ui")
@@ -54,11 +53,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def credentials() -> tuple[str, str]:
-    return (
-        os.environ.get("OLIST_AIRFLOW_USER") or "admin",
-        os.environ.get("OLIST_AIRFLOW_PASSWORD") or "admin",
-    )
+def credentials(settings: Settings) -> tuple[str, str]:
+    return settings.airflow_user, settings.airflow_password
 
 
 def _secret(home: Path, name: str) -> str:
@@ -71,14 +67,14 @@ def _secret(home: Path, name: str) -> str:
 
 
 def ui_env(settings: Settings, home: Path, dags: Path, port: int) -> dict[str, str]:
-    user, password = credentials()
+    user, password = credentials(settings)
     passwords = home / "simple_auth_manager_passwords.json"
     passwords.write_text(json.dumps({user: password}))
     passwords.chmod(0o600)
     base = f"http://127.0.0.1:{port}"
     return {
         **os.environ,
-        **settings_env(settings),
+        **settings.to_env(),
         **airflow_env(home, dags),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -190,10 +186,10 @@ def start_ui(
 def serve(settings: Settings, port: int = DEFAULT_PORT) -> int:
     """Start the UI and block until Ctrl-C / SIGTERM, then stop every component."""
     ui = start_ui(settings, port)
-    user, password = credentials()
+    user, password = credentials(settings)
     print(f"Airflow UI: {ui.url}  (user {user}, password {password}); Ctrl-C stops it", flush=True)
 
-    def _term(signum: int, frame: object) -> None:
+    def _term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)

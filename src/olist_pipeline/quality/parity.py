@@ -248,7 +248,9 @@ def run_parity(
     until: date | None = None,
     totals_only: bool = False,
 ) -> ParityReport:
-    from olist_pipeline.quality.runner import fresh_registry, push
+    from prometheus_client import CollectorRegistry
+
+    from olist_pipeline.observability.push import push_if_configured
 
     t0 = time.monotonic()
     with connect(settings, Role.QUALITY, autocommit=True) as conn:
@@ -259,11 +261,11 @@ def run_parity(
         )
         report = ParityReport(run_id, tolerance, tuple(rows), first, last)
         record(conn, report)
-    registry = fresh_registry()
+    registry = CollectorRegistry()
     metric("olist_parity_passed", registry).set(1 if report.passed else 0)
     metric("olist_parity_days_failed", registry).set(len(report.failed_days))
     metric("olist_parity_max_relative_diff", registry).set(report.max_relative_diff)
-    pushed = push(settings, registry, PUSH_JOB, {})
+    pushed = push_if_configured(settings, registry, PUSH_JOB, {})
     seconds = time.monotonic() - t0
     (log.info if report.passed else log.error)(
         "parity_run",

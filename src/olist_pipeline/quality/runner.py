@@ -23,6 +23,7 @@ from olist_pipeline.config import Role, Settings
 from olist_pipeline.db import audit, connect
 from olist_pipeline.logs import get_logger
 from olist_pipeline.observability.metrics import metric
+from olist_pipeline.observability.push import push_if_configured
 from olist_pipeline.quality.model import Check, CheckResult, error_result, result_for
 from olist_pipeline.quality.suites import Scope, suite
 
@@ -152,20 +153,10 @@ def log_results(results: Sequence[CheckResult], run_id: str) -> None:
             log.warning("dq_check", **fields)
 
 
-# metrics.metric() caches per id(registry); a collected registry's id can be
-# reused by the next one, which would then get the old registry's gauges.
-# Keeping ours alive keeps ids unique (one registry per run: a few bytes).
-_REGISTRIES: list[CollectorRegistry] = []
-
-
-def fresh_registry() -> CollectorRegistry:
-    registry = CollectorRegistry()
-    _REGISTRIES.append(registry)
-    return registry
-
-
 def metrics_registry(layer: str, results: Sequence[CheckResult], now: float) -> CollectorRegistry:
-    registry = fresh_registry()
+    # A registry of this run's own (metrics.metric keys by the registry object, so a
+    # new one never sees an earlier run's gauges).
+    registry = CollectorRegistry()
     passed = metric("olist_dq_check_passed", registry)
     observed = metric("olist_dq_check_observed", registry)
     for r in results:
@@ -174,26 +165,6 @@ def metrics_registry(layer: str, results: Sequence[CheckResult], now: float) -> 
             observed.labels(r.layer, r.table, r.name).set(float(r.observed))
     metric("olist_dq_last_run_timestamp_seconds", registry).labels(layer).set(now)
     return registry
-
-
-def push(
-    settings: Settings, registry: CollectorRegistry, job: str, grouping: dict[str, str]
-) -> bool:
-    """Push to the Pushgateway if one is configured; a failed push is logged, not fatal.
-
-    The results are in the audit tables either way, and ``olist metrics
-    publish`` can push them again from there.
-    """
-    if not settings.pushgateway_url:
-        return False
-    from prometheus_client import push_to_gateway
-
-    try:
-        push_to_gateway(settings.pushgateway_url, job=job, registry=registry, grouping_key=grouping)
-    except OSError as exc:
-        log.warning("pushgateway_unreachable", url=settings.pushgateway_url, error=str(exc))
-        return False
-    return True
 
 
 def run_layer(settings: Settings, layer: str, run_id: str) -> LayerReport:
@@ -215,7 +186,7 @@ def run_layer(settings: Settings, layer: str, run_id: str) -> LayerReport:
         _step_run(conn, run_id, layer, report_)
     log_results(results, run_id)
     registry = metrics_registry(layer, results, time.time())
-    pushed = push(settings, registry, PUSH_JOB, {"layer": layer})
+    pushed = push_if_configured(settings, registry, PUSH_JOB, {"layer": layer})
     log.info(
         "dq_run",
         run_id=run_id,

@@ -27,10 +27,11 @@ from olist_pipeline.contracts.sources import (
     RAW_LINEAGE_COLUMNS,
     LogicalType,
     SourceContract,
-    contract_for,
 )
 from olist_pipeline.quality import checks as k
+from olist_pipeline.quality import warehouse_checks
 from olist_pipeline.quality.model import Check, Op, Severity, ident, literal, qualified
+from olist_pipeline.quality.sql import money, raw_current
 
 E, W = Severity.ERROR, Severity.WARN
 T = LogicalType
@@ -67,7 +68,6 @@ _LINEAGE_TYPES: dict[str, tuple[str, ...]] = {
 # A generous box around Brazil, Fernando de Noronha (lng -32.4) included.
 BRAZIL_BOX = {"lat_min": -34.0, "lat_max": 5.5, "lng_min": -74.1, "lng_max": -28.5}
 RAW_MAX_AGE_SECONDS = 24 * 3600
-NUMERIC = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
 @dataclass(frozen=True)
@@ -96,30 +96,6 @@ class Scope:
             return qualified(f"raw.{table}")
         listed = ", ".join(literal(b) for b in batches)
         return f"(SELECT * FROM {qualified('raw.' + table)} WHERE _batch_id IN ({listed}))"
-
-
-def raw_current(table: str) -> str:
-    """What staging is built from: every raw batch, one row per natural key, newest wins."""
-    c = contract_for(table)
-    rel = qualified(f"raw.{table}")
-    if not c.primary_key:
-        return rel
-    key = ", ".join(ident(col) for col in c.primary_key)
-    not_null = " AND ".join(f"btrim({ident(col)}) <> ''" for col in c.primary_key)
-    # Versions ordered as staging orders them: the data interval a batch holds, else its load time.
-    version = (
-        "coalesce((SELECT b.data_interval_start FROM audit.batches b"
-        f" WHERE b.table_name = {literal(table)} AND b.batch_id = r._batch_id), r._loaded_at)"
-    )
-    return (
-        f"(SELECT DISTINCT ON ({key}) * FROM {rel} r WHERE {not_null} "
-        f"ORDER BY {key}, {version} DESC, _batch_id DESC, _row_number)"
-    )
-
-
-def money(expr: str) -> str:
-    """A raw text money value as numeric (NULL where it is not a number)."""
-    return f"CASE WHEN {expr} ~ {literal(NUMERIC)} THEN ({expr})::numeric END"
 
 
 def _ts(col: str) -> str:
@@ -541,14 +517,10 @@ def staging_suite(scope: Scope) -> list[Check]:
 
 
 def warehouse_suite(scope: Scope) -> list[Check]:
-    from olist_pipeline.quality import warehouse_checks
-
     return warehouse_checks.warehouse_suite()
 
 
 def marts_suite(scope: Scope) -> list[Check]:
-    from olist_pipeline.quality import warehouse_checks
-
     return warehouse_checks.marts_suite()
 
 

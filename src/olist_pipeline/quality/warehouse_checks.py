@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from olist_pipeline.quality import checks as k
 from olist_pipeline.quality.model import Check, Severity, qualified
-from olist_pipeline.quality.suites import money, raw_current
+from olist_pipeline.quality.sql import money, raw_current
 
 E, W = Severity.ERROR, Severity.WARN
 WH = "warehouse"

@@ -502,7 +502,6 @@ class _Writer:
             else (",".join(header))
         )
         self._fh.write(line)
-        self._pending_eol = True
         self._buf: list[str] = []
 
     def write(self, line: str) -> None:
@@ -540,10 +539,6 @@ def _split_cents(total: float, parts: int, rng: random.Random) -> list[int]:
 
 def _money(v: float) -> str:
     return f"{v:.2f}"
-
-
-def _opt(v: str | None) -> str:
-    return "" if v is None else v
 
 
 @dataclass(frozen=True)

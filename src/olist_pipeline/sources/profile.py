@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from olist_pipeline.contracts.sources import CONTRACTS, contract_for
+from olist_pipeline.contracts.sources import contract_for
 from olist_pipeline.sources import vocab
 from olist_pipeline.sources.reader import Values, iter_parsed, zero_pad_zip
 
@@ -537,7 +537,3 @@ def check(figures: Figures, quirks: bool = True) -> list[Failure]:
     if figures.get("geolocation.noronha_out_of_country"):
         failures.append(Failure("geolocation.noronha_out_of_country", 1, "0 (53990 is Brazil)"))
     return failures
-
-
-def table_names() -> tuple[str, ...]:
-    return tuple(c.table for c in CONTRACTS)

@@ -55,8 +55,6 @@ STATES: tuple[State, ...] = (
     State("RR", "boa vista", 2.82, -60.67, ((69300, 69399),), 30, 46, 0, 0.85),
 )
 
-BY_CODE = {s.code: s for s in STATES}
-
 # Fernando de Noronha (PE): lies east of a naive mainland bounding box, and is Brazil.
 NORONHA_ZIP = 53990
 NORONHA = (-3.85, -32.42)
