@@ -522,8 +522,6 @@ def facts(
 
 
 SMALL_STAGING_TABLES = frozenset({"sellers", "category_translation"})
-# Read whole even by an increment: small, and every item looks its product and seller up.
-LOOKUP_TABLES = frozenset({"sellers", "products", "category_translation"})
 # Staging tables an increment reads for its orders only, and for its customers only.
 BY_ORDER = frozenset({"orders", "order_items", "order_payments", "order_reviews"})
 FACTS = ("fact_order_items", "fact_payments", "fact_reviews", "fact_orders")
