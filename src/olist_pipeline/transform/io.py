@@ -133,7 +133,8 @@ def read_raw(
         + (f" WHERE {where}" if where else "")
         + ") q"
     )
-    return read_table(spark, settings, query, parallel_on="_row_number")
+    # An increment's rows are few: one connection, not one per core each re-running the query.
+    return read_table(spark, settings, query, parallel_on=None if where else "_row_number")
 
 
 @dataclass

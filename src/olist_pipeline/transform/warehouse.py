@@ -671,8 +671,11 @@ def build(
             spark,
             settings,
             f"staging.{t}" if affected is None else affected.source(t),
-            # One JDBC connection per core for the tables of ~100k rows and up.
-            parallel_on=None if t in SMALL_STAGING_TABLES else "_row_number",
+            # One JDBC connection per core for the tables of ~100k rows and up (an
+            # increment's slices are small: one).
+            parallel_on=None
+            if t in SMALL_STAGING_TABLES or (affected is not None and t != "products")
+            else "_row_number",
         )
 
     tables = TABLES if affected is None else [t for t in TABLES if t != "geolocation"]
