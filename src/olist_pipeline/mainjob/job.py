@@ -257,15 +257,10 @@ def _positions(settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:
     """(high watermark, stored next offset) per (topic, partition) of both streams."""
     from confluent_kafka import Consumer, TopicPartition
 
+    from olist_pipeline.stream.kafka import reader_config
     from olist_pipeline.stream.topics import stream_spec
 
-    probe = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": settings.kafka.group("olist-run-probe"),
-            "enable.auto.commit": False,
-        }
-    )
+    probe = Consumer(reader_config(settings, settings.kafka.group("olist-run-probe")))
     out: dict[tuple[str, int], tuple[int, int]] = {}
     try:
         with connect(settings, Role.READER) as conn:
@@ -383,15 +378,10 @@ def dead_lettered(settings: Settings) -> dict[str, int]:
     """Messages in each stream's dead-letter topic (its high watermarks)."""
     from confluent_kafka import Consumer, TopicPartition
 
+    from olist_pipeline.stream.kafka import reader_config
     from olist_pipeline.stream.topics import stream_spec
 
-    probe = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": settings.kafka.group("olist-run-probe"),
-            "enable.auto.commit": False,
-        }
-    )
+    probe = Consumer(reader_config(settings, settings.kafka.group("olist-run-probe")))
     out: dict[str, int] = {}
     try:
         for stream in STREAM_TABLES:

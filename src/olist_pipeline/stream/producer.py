@@ -27,27 +27,13 @@ from olist_pipeline.config import Settings
 from olist_pipeline.logs import get_logger
 from olist_pipeline.observability.metrics import metric
 from olist_pipeline.stream.events import Event
+from olist_pipeline.stream.kafka import producer_config
 from olist_pipeline.stream.topics import STREAMS, stream_spec
 
 log = get_logger(__name__)
 
 POISON_KINDS: tuple[str, ...] = ("not_json", "schema_invalid", "unknown_event_type", "oversized")
 OVERSIZED_BYTES = 200_000  # above the consumer's max_event_bytes, below the topic's limit
-
-
-def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    conf: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka.bootstrap_servers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "compression.type": "lz4",
-        "linger.ms": 5,
-        "batch.num.messages": 10_000,
-        "queue.buffering.max.messages": 200_000,
-        "log_level": 3,
-    }
-    conf.update(overrides)
-    return conf
 
 
 @dataclass
