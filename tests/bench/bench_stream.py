@@ -25,6 +25,8 @@ namespace, which it drops afterwards. Figures:
   run to the end; lost = expected ids missing, duplicated = rows - distinct ids.
 Targets on 2 cores: ours >= 1.0x the peer at the same batch size; p99 <= 100 ms
 at 2,000/s. Everything is written to ``.local/bench/stream.json``.
+``OLIST_BENCH_STREAM_PARTS`` (comma-separated ``throughput,kill,latency``, all by
+default) runs only some parts, e.g. the latency figure alone in about 30 s.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ KILL_EVENTS = int(os.environ.get("BENCH_STREAM_KILL_EVENTS", "30000"))
 KILL_POINTS = 5
 KILL_END_TIMEOUT = float(os.environ.get("BENCH_STREAM_KILL_END_TIMEOUT", "900"))
 BATCH = connect_peer.BATCH_SIZE
+# Which parts to run (comma-separated): throughput (ours, the peer, two members),
+# kill (the kill -9 comparison), latency. All by default; e.g.
+# OLIST_BENCH_STREAM_PARTS=latency for the latency figure alone.
+PARTS = frozenset(
+    p.strip()
+    for p in os.environ.get("OLIST_BENCH_STREAM_PARTS", "throughput,kill,latency").split(",")
+    if p.strip()
+)
+_KNOWN_PARTS = {"throughput", "kill", "latency"}
 OURS_TABLE = "staging.order_events"
 
 
@@ -456,107 +467,136 @@ def _print_kills(name: str, k: dict[str, object]) -> None:
     )
 
 
+def _throughput(settings: Settings, logs: Path, connect_jars: object) -> dict[str, object]:
+    """Ours against the peer on one topic, next to the raw consume rate; two members."""
+    result: dict[str, object] = {}
+    create_topics(settings)
+    topic = stream_spec("orders").topic_name(settings)
+    events = _events(EVENTS)
+    t0 = time.perf_counter()
+    report = produce(settings, events, streams=("orders",))
+    produce_rate = len(events) / (time.perf_counter() - t0)
+    n = report.streams["orders"].valid
+    raw = _consume_raw(settings, topic, n)
+    result.update(events=n, producer_events_per_s=produce_rate, raw_consume_events_per_s=raw)
+
+    ours = _ours_throughput(settings, logs, n, BATCH)
+    peer_upsert = _peer_throughput(settings, topic, logs, n, "upsert")
+    peer_insert = _peer_throughput(settings, topic, logs, n, "insert")
+    ours_default = _ours_throughput(settings, logs, n, 5000)
+    result.update(
+        ours=ours,
+        peer_upsert=peer_upsert,
+        peer_insert=peer_insert,
+        ours_batch_5000=ours_default,
+        ours_over_peer_upsert=ours["events_per_s"] / peer_upsert["events_per_s"],
+        ours_over_peer_insert=ours["events_per_s"] / peer_insert["events_per_s"],
+    )
+
+    # The same topic again, two group members (the consumer scales by partitions).
+    _truncate(settings, OURS_TABLE)
+    two = [
+        _consumer(settings, logs / f"sink-{i}.log", "--group", "two", "--until-caught-up")
+        for i in range(2)
+    ]
+    for p in two:
+        assert p.wait(900) == 0
+    rows2, sink2 = _sink_rate(settings)
+    assert rows2 == n, (rows2, n)
+    result["ours_two_members_events_per_s"] = sink2
+
+    def line(name: str, r: dict[str, float]) -> str:
+        return (
+            f"{name:<28}: {r['events_per_s']:>8,.0f} events/s, "
+            f"{r['cpu_us_per_event']:>5.0f} us CPU/event "
+            f"({r['cpu_us_per_event_incl_startup']:.0f} incl. start-up)"
+        )
+
+    print(f"events                      : {n:,} order events ({os.cpu_count()} cores)")
+    print(f"producer                    : {produce_rate:,.0f} events/s (idempotent, acks=all)")
+    print(f"baseline raw consume        : {raw:,.0f} events/s (no parsing, no sink)")
+    print(f"batch size (both sinks)     : {BATCH:,} (Connect jars: {connect_jars})")
+    print(line("ours, exactly-once", ours))
+    print(line("peer upsert (Debezium JDBC)", peer_upsert))
+    print(line("peer insert (Debezium JDBC)", peer_insert))
+    print(
+        f"ours / peer                 : {result['ours_over_peer_upsert']:.2f}x upsert, "
+        f"{result['ours_over_peer_insert']:.2f}x insert (target >= 1.0x)"
+    )
+    print(line("ours, batch 5,000", ours_default))
+    print(f"ours, 2 members             : {sink2:,.0f} events/s sustained")
+    return result
+
+
+def _latency_part(settings: Settings, logs: Path) -> dict[str, object]:
+    _truncate(settings, OURS_TABLE)
+    timeline, joined = _latency(settings, logs)
+    latencies = [ms for _, ms in timeline]
+    p50, p99 = _pct(latencies, 0.5), _pct(latencies, 0.99)
+    # Where the tail sits: the second of production with the worst p99.
+    by_second: dict[int, list[float]] = {}
+    for at, ms in timeline:
+        by_second.setdefault(int(at), []).append(ms)
+    worst = max(by_second, key=lambda sec: _pct(by_second[sec], 0.99))
+    p99_by_second = {k: round(_pct(v, 0.99), 1) for k, v in sorted(by_second.items())}
+    print(
+        f"latency @ {LATENCY_RATE}/s x {len(latencies):,} (ours): p50 {p50:.0f} ms, "
+        f"p99 {p99:.0f} ms, max {max(latencies):.0f} ms (target p99 <= 100); "
+        f"worst second {worst}: p99 {_pct(by_second[worst], 0.99):.0f} ms; "
+        f"group join took {joined:.1f}s before the clock started"
+    )
+    print(f"  p99 by second (ms)        : {list(p99_by_second.values())}")
+    print(f"  load average (1/5/15 min) : {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return {
+        "rate": LATENCY_RATE,
+        "events": len(latencies),
+        "p50": p50,
+        "p99": p99,
+        "max": max(latencies),
+        "worst_second": worst,
+        "worst_second_p99": _pct(by_second[worst], 0.99),
+        "p99_by_second": p99_by_second,
+        "group_join_seconds": joined,
+        "load_average": os.getloadavg(),
+    }
+
+
 def main() -> None:
+    unknown = PARTS - _KNOWN_PARTS
+    if unknown or not PARTS:
+        raise SystemExit(
+            f"OLIST_BENCH_STREAM_PARTS={','.join(sorted(PARTS))}: each part must be one of "
+            f"{', '.join(sorted(_KNOWN_PARTS))} (comma-separated); unset it to run them all"
+        )
     base = load_settings()
     db = f"olist_bench_{uuid.uuid4().hex[:8]}"
     settings = base.with_database(db).with_kafka_namespace(f"bench{uuid.uuid4().hex[:8]}.")
     admin = base.postgres.dsn(Role.ADMIN, "postgres")
     seed = int(os.environ.get("BENCH_STREAM_SEED", str(random.SystemRandom().randrange(10**6))))
-    connect_jars = jars.ensure(settings, "connect")  # before any clock starts
+    needs_peer = bool(PARTS & {"throughput", "kill"})
+    connect_jars = jars.ensure(settings, "connect") if needs_peer else None  # before any clock
     migrate(settings)
     logs = Path(tempfile.mkdtemp(prefix="bench-stream-"))
-    result: dict[str, object] = {"cores": os.cpu_count(), "batch_size": BATCH, "seed": seed}
+    result: dict[str, object] = {
+        "cores": os.cpu_count(),
+        "batch_size": BATCH,
+        "seed": seed,
+        "parts": sorted(PARTS),
+    }
     try:
-        create_topics(settings)
-        topic = stream_spec("orders").topic_name(settings)
-        events = _events(EVENTS)
-        t0 = time.perf_counter()
-        report = produce(settings, events, streams=("orders",))
-        produce_rate = len(events) / (time.perf_counter() - t0)
-        n = report.streams["orders"].valid
-        raw = _consume_raw(settings, topic, n)
-        result.update(events=n, producer_events_per_s=produce_rate, raw_consume_events_per_s=raw)
-
-        ours = _ours_throughput(settings, logs, n, BATCH)
-        peer_upsert = _peer_throughput(settings, topic, logs, n, "upsert")
-        peer_insert = _peer_throughput(settings, topic, logs, n, "insert")
-        ours_default = _ours_throughput(settings, logs, n, 5000)
-        result.update(
-            ours=ours,
-            peer_upsert=peer_upsert,
-            peer_insert=peer_insert,
-            ours_batch_5000=ours_default,
-            ours_over_peer_upsert=ours["events_per_s"] / peer_upsert["events_per_s"],
-            ours_over_peer_insert=ours["events_per_s"] / peer_insert["events_per_s"],
-        )
-
-        # The same topic again, two group members (the consumer scales by partitions).
-        _truncate(settings, OURS_TABLE)
-        two = [
-            _consumer(settings, logs / f"sink-{i}.log", "--group", "two", "--until-caught-up")
-            for i in range(2)
-        ]
-        for p in two:
-            assert p.wait(900) == 0
-        rows2, sink2 = _sink_rate(settings)
-        assert rows2 == n, (rows2, n)
-        result["ours_two_members_events_per_s"] = sink2
-
-        kills = _failure_comparison(settings, logs, seed)
-        result["kill_minus_nine"] = kills
-
-        _truncate(settings, OURS_TABLE)
-        timeline, joined = _latency(settings, logs)
-        latencies = [ms for _, ms in timeline]
-        p50, p99 = _pct(latencies, 0.5), _pct(latencies, 0.99)
-        # Where the tail sits: the second of production with the worst p99.
-        by_second: dict[int, list[float]] = {}
-        for at, ms in timeline:
-            by_second.setdefault(int(at), []).append(ms)
-        worst = max(by_second, key=lambda sec: _pct(by_second[sec], 0.99))
-        result["latency_ms"] = {
-            "rate": LATENCY_RATE,
-            "events": len(latencies),
-            "p50": p50,
-            "p99": p99,
-            "max": max(latencies),
-            "worst_second": worst,
-            "worst_second_p99": _pct(by_second[worst], 0.99),
-            "p99_by_second": {k: round(_pct(v, 0.99), 1) for k, v in sorted(by_second.items())},
-            "group_join_seconds": joined,
-        }
-
-        def line(name: str, r: dict[str, float]) -> str:
-            return (
-                f"{name:<28}: {r['events_per_s']:>8,.0f} events/s, "
-                f"{r['cpu_us_per_event']:>5.0f} us CPU/event "
-                f"({r['cpu_us_per_event_incl_startup']:.0f} incl. start-up)"
+        if "throughput" in PARTS:
+            result.update(_throughput(settings, logs, connect_jars))
+        if "kill" in PARTS:
+            kills = _failure_comparison(settings, logs, seed)
+            result["kill_minus_nine"] = kills
+            print(
+                f"kill -9 at {KILL_POINTS} random points of {kills['events']:,} events "
+                f"(seed {seed}):"
             )
-
-        print(f"events                      : {n:,} order events ({os.cpu_count()} cores)")
-        print(f"producer                    : {produce_rate:,.0f} events/s (idempotent, acks=all)")
-        print(f"baseline raw consume        : {raw:,.0f} events/s (no parsing, no sink)")
-        print(f"batch size (both sinks)     : {BATCH:,} (Connect jars: {connect_jars})")
-        print(line("ours, exactly-once", ours))
-        print(line("peer upsert (Debezium JDBC)", peer_upsert))
-        print(line("peer insert (Debezium JDBC)", peer_insert))
-        print(
-            f"ours / peer                 : {result['ours_over_peer_upsert']:.2f}x upsert, "
-            f"{result['ours_over_peer_insert']:.2f}x insert (target >= 1.0x)"
-        )
-        print(line("ours, batch 5,000", ours_default))
-        print(f"ours, 2 members             : {sink2:,.0f} events/s sustained")
-        print(
-            f"kill -9 at {KILL_POINTS} random points of {kills['events']:,} events (seed {seed}):"
-        )
-        for name in ("ours", "peer_insert", "peer_upsert"):
-            _print_kills(name, kills[name])  # type: ignore[arg-type]
-        print(
-            f"latency @ {LATENCY_RATE}/s x {len(latencies):,} (ours): p50 {p50:.0f} ms, "
-            f"p99 {p99:.0f} ms, max {max(latencies):.0f} ms (target p99 <= 100); "
-            f"worst second {worst}: p99 {_pct(by_second[worst], 0.99):.0f} ms; "
-            f"group join took {joined:.1f}s before the clock started"
-        )
+            for name in ("ours", "peer_insert", "peer_upsert"):
+                _print_kills(name, kills[name])  # type: ignore[arg-type]
+        if "latency" in PARTS:
+            result["latency_ms"] = _latency_part(settings, logs)
         out = settings.local.state_dir / "bench" / "stream.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")

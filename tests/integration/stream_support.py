@@ -19,7 +19,8 @@ from confluent_kafka import Consumer, TopicPartition
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.stream.dlq import header_map
 from olist_pipeline.stream.events import Event
-from olist_pipeline.stream.producer import ProduceReport, produce, producer_config
+from olist_pipeline.stream.kafka import producer_config
+from olist_pipeline.stream.producer import ProduceReport, produce
 from olist_pipeline.stream.source import load_events
 from olist_pipeline.stream.topics import create_topics, stream_spec
 

@@ -192,7 +192,7 @@ def replay(  # noqa: PLR0912, PLR0915  # one read-fix-validate-publish pass
 
     from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-    from olist_pipeline.stream.producer import producer_config
+    from olist_pipeline.stream.kafka import producer_config, reader_config
     from olist_pipeline.stream.validation import DEFAULT_MAX_EVENT_BYTES, Valid, Validator
 
     unknown = [f for f in fixes if f not in FIXES]
@@ -204,15 +204,7 @@ def replay(  # noqa: PLR0912, PLR0915  # one read-fix-validate-publish pass
     dlq_topic, main_topic = spec.dlq_name(settings), spec.topic_name(settings)
     group_id = group or settings.kafka.group(f"olist.{stream}.dlq-replay")
     validator = Validator(stream, max_event_bytes or DEFAULT_MAX_EVENT_BYTES)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "log_level": 3,
-        }
-    )
+    consumer = Consumer(reader_config(settings, group_id))
     producer = Producer(producer_config(settings))
     report = ReplayReport()
     seen: set[tuple[str, str, str]] = set()

@@ -85,7 +85,9 @@ def all_topics() -> list[TopicSpec]:
 def admin_client(settings: Settings) -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 3})
+    from olist_pipeline.stream.kafka import admin_config
+
+    return AdminClient(admin_config(settings))
 
 
 def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
