@@ -131,6 +131,8 @@ class ClusterSettings:
     etcd_peer_port: int
     controller_manager_port: int
     scheduler_port: int
+    # The simulated node's kubelet endpoint (pod logs through the API server).
+    kubelet_port: int = 58250
 
 
 @dataclass(frozen=True)
@@ -396,6 +398,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             etcd_peer_port=e.integer("OLIST_CLUSTER_ETCD_PEER_PORT", 58380),
             controller_manager_port=e.integer("OLIST_CLUSTER_CONTROLLER_MANAGER_PORT", 58257),
             scheduler_port=e.integer("OLIST_CLUSTER_SCHEDULER_PORT", 58259),
+            kubelet_port=e.integer("OLIST_CLUSTER_KUBELET_PORT", 58250),
         ),
         data_dir=Path(data_dir).resolve() if data_dir else None,
         log_level=env.get("OLIST_LOG_LEVEL", "INFO").upper(),

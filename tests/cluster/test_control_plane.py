@@ -106,6 +106,34 @@ def test_a_bare_run_to_completion_pod_succeeds(kube: Kube) -> None:
         kube.kubectl("-n", "default", "delete", "pod", "bare-probe", "--wait=false")
 
 
+def test_pod_logs_come_through_the_api_server_and_a_follow_ends(kube: Kube) -> None:
+    """The operators follow every pod's log (get_logs=True): the API server forwards the
+    request to the node's kubelet endpoint (the node-logs service), and a followed stream
+    ends once the container is done instead of hanging until the reader's timeout."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "log-probe", "namespace": "default"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "base", "image": "example.invalid/x:1"}],
+        },
+    }
+    kube.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+    try:
+        kube.kubectl(
+            "-n", "default", "wait", "pod/log-probe", "--timeout=60s",
+            "--for=jsonpath={.status.phase}=Succeeded",
+        )  # fmt: skip
+        out = kube.kubectl("-n", "default", "logs", "--follow", "--timestamps", "log-probe",
+                           timeout=30)  # fmt: skip
+        assert "simulated container base of pod default/log-probe: no process ran" in out.stdout
+        # A kubelet's line format: an RFC 3339 timestamp, then the text.
+        assert out.stdout.split(" ", 1)[0].endswith("Z")
+    finally:
+        kube.kubectl("-n", "default", "delete", "pod", "log-probe", "--wait=false")
+
+
 def test_a_pod_labelled_to_fail_fails_with_the_jobs_retries(kube: Kube) -> None:
     """The failure stage (label olist.io/simulate-exit=failed): the Job controller retries
     it backoffLimit times, then marks the Job Failed, as on a cluster."""

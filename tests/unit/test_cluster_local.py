@@ -34,6 +34,7 @@ def test_cluster_is_on_demand_and_in_start_order(state: Path) -> None:
         "kube-apiserver",
         "kube-controller-manager",
         "kube-scheduler",
+        "node-logs",
         "kwok",
     ]
 

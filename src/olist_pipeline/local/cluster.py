@@ -24,6 +24,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -127,19 +128,20 @@ class _Pki:
             raise StackError(f"openssl {args[0]} failed: {out.stderr.strip()[-300:]}")
 
     def ensure(self) -> None:
-        if self.path("done").exists():
-            return
+        """Make what is missing; a state kept from an older version gains only the new files."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
-        self._openssl("genrsa", "-out", str(self.path("ca.key")), "2048")
-        self._openssl(
-            "req", "-x509", "-new", "-key", str(self.path("ca.key")),
-            "-subj", "/CN=olist-local-ca", "-days", "3650", "-out", str(self.path("ca.crt")),
-        )  # fmt: skip
-        self._openssl("genrsa", "-out", str(self.path("sa.key")), "2048")
-        self._openssl(
-            "rsa", "-in", str(self.path("sa.key")), "-pubout", "-out", str(self.path("sa.pub"))
-        )
+        if not self.path("ca.crt").exists():
+            self._openssl("genrsa", "-out", str(self.path("ca.key")), "2048")
+            self._openssl(
+                "req", "-x509", "-new", "-key", str(self.path("ca.key")),
+                "-subj", "/CN=olist-local-ca", "-days", "3650", "-out", str(self.path("ca.crt")),
+            )  # fmt: skip
+        if not self.path("sa.pub").exists():
+            self._openssl("genrsa", "-out", str(self.path("sa.key")), "2048")
+            self._openssl(
+                "rsa", "-in", str(self.path("sa.key")), "-pubout", "-out", str(self.path("sa.pub"))
+            )
         sans = ",".join(
             [
                 "IP:127.0.0.1",
@@ -152,15 +154,18 @@ class _Pki:
             ]
         )
         self._sign("apiserver", "/CN=kube-apiserver", server_sans=sans)
+        # The simulated node's kubelet endpoint, which the API server calls for pod logs.
+        self._sign("node-logs", f"/CN={NODE_NAME}", server_sans=f"IP:127.0.0.1,DNS:{NODE_NAME}")
         for ident in (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KWOK):
             subject = f"/CN={ident.common_name}"
             if ident.organization:
                 subject = f"/O={ident.organization}{subject}"
             self._sign(ident.file, subject)
-        self.path("done").touch()
 
     def _sign(self, name: str, subject: str, server_sans: str | None = None) -> None:
         key, csr, crt = (self.path(f"{name}.{ext}") for ext in ("key", "csr", "crt"))
+        if crt.exists():
+            return
         self._openssl("genrsa", "-out", str(key), "2048")
         self._openssl("req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr))
         ext = self.path(f"{name}.ext")
@@ -424,6 +429,8 @@ class ApiServerService(_Process):
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
+            # The node's name resolves nowhere: reach its kubelet endpoint by address.
+            "--kubelet-preferred-address-types=InternalIP",
             "--profiling=false",
             "--v=0",
         ]
@@ -493,8 +500,37 @@ class SchedulerService(_Process):
         return _https_ok(f"https://127.0.0.1:{self.cfg.scheduler_port}/healthz", None)
 
 
+class NodeLogsService(_Process):
+    """The simulated node's kubelet log endpoint (``olist_pipeline.local.node_logs``)."""
+
+    name = "node-logs"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.port_vars = ((self.cfg.kubelet_port, "OLIST_CLUSTER_KUBELET_PORT"),)
+
+    @property
+    def _marker(self) -> str:
+        return "olist_pipeline.local.node_logs"
+
+    def argv(self) -> list[str]:
+        p = self.pki.path
+        return [
+            sys.executable, "-m", "olist_pipeline.local.node_logs",
+            f"--port={self.cfg.kubelet_port}",
+            f"--cert={p('node-logs.crt')}", f"--key={p('node-logs.key')}",
+        ]  # fmt: skip
+
+    def healthy(self) -> bool:
+        return _https_ok(f"https://127.0.0.1:{self.cfg.kubelet_port}/healthz", None)
+
+
 class KwokService(_Process):
-    """kwok plus the one node it simulates; healthy once that node is Ready."""
+    """kwok plus the one node it simulates; healthy once that node is Ready.
+
+    The node's address and kubelet port (``status.daemonEndpoints``) are those of
+    ``node-logs`` on 127.0.0.1, so the API server serves pod logs as from a kubelet.
+    """
 
     name = "kwok"
 
@@ -502,14 +538,26 @@ class KwokService(_Process):
     def address(self) -> str:
         return f"node/{NODE_NAME}"
 
+    @property
+    def stages(self) -> Path:
+        return self.root / "kwok-stages.yaml"
+
+    def prepare(self) -> None:
+        # The stages name the kubelet port as a placeholder: it is a setting.
+        text = STAGES_FILE.read_text("utf-8").replace(
+            "OLIST_KUBELET_PORT", str(self.cfg.kubelet_port)
+        )
+        self.stages.write_text(text, "utf-8")
+
     def argv(self) -> list[str]:
         key, value = NODE_ANNOTATION
         return [
             self.bin(),
             f"--kubeconfig={self.kubeconfig(KWOK)}",
-            f"--config={STAGES_FILE}",
+            f"--config={self.stages}",
             f"--manage-nodes-with-annotation-selector={key}={value}",
             "--node-lease-duration-seconds=40",
+            "--node-ip=127.0.0.1",
         ]
 
     def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -551,14 +599,17 @@ class KwokService(_Process):
         _wait_for(self.node_ready, 60, f"node {NODE_NAME}", self.log_file)
 
     def node_ready(self) -> bool:
+        """Ready, and its kubelet endpoint is this kwok's server (a node kept in etcd from
+        an earlier start gains the port with kwok's next heartbeat, within 20 s)."""
         out = self.kubectl(
             "get",
             "node",
             NODE_NAME,
             "-o",
-            'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}'
+            " {.status.daemonEndpoints.kubeletEndpoint.Port}",
         )
-        return out.returncode == 0 and out.stdout.strip() == "True"
+        return out.returncode == 0 and out.stdout.split() == ["True", str(self.cfg.kubelet_port)]
 
     def healthy(self) -> bool:
         # The kwok process has no endpoint of its own; it is up while it runs.
@@ -583,5 +634,6 @@ CLUSTER_SERVICES: dict[str, Callable[[Settings], _Process]] = {
     "kube-apiserver": ApiServerService,
     "kube-controller-manager": ControllerManagerService,
     "kube-scheduler": SchedulerService,
+    "node-logs": NodeLogsService,
     "kwok": KwokService,
 }

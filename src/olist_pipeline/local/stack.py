@@ -444,7 +444,9 @@ def _cluster(name: str) -> ServiceFactory:
     return make
 
 
-_CLUSTER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+_CLUSTER = (
+    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-logs", "kwok",
+)  # fmt: skip
 
 # Start order; stop runs in reverse. Later issues register more services here.
 SERVICES: dict[str, ServiceFactory] = {
