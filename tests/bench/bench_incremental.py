@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 
 from olist_pipeline.config import Role, Settings, load_settings
-from olist_pipeline.db.migrate import migrate
+from tests.bench.support import drop_db, fresh_db
 
 START = "2018-01-01"
 DAYS = int(os.environ.get("OLIST_BENCH_DAYS", "30"))
@@ -40,21 +40,11 @@ TARGETS = {"noop": 0.05, "one_day": 0.15, "catch_up": 2.0}
 
 
 def _db(settings: Settings) -> Settings:
-    name = f"olist_bench_incr_{os.getpid()}"
-    with psycopg.connect(settings.postgres.dsn(Role.ADMIN, "postgres"), autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    s = settings.with_database(name)
-    migrate(s)
-    return s
+    return fresh_db(settings, f"olist_bench_incr_{os.getpid()}")
 
 
 def _drop(settings: Settings) -> None:
-    with psycopg.connect(settings.postgres.dsn(Role.ADMIN, "postgres"), autocommit=True) as c:
-        c.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(settings.postgres.database)
-            )
-        )
+    drop_db(settings)
 
 
 def _load(settings: Settings, folder: Path) -> None:

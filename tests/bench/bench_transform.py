@@ -19,31 +19,20 @@ import time
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from olist_pipeline.config import Role, Settings, load_settings
-from olist_pipeline.db.migrate import migrate
 from tests.bench import transform_sql
+from tests.bench.support import drop_db, fresh_db
 
 LAYERS = ("staging", "warehouse", "marts")
 
 
 def _db(settings: Settings, scale: float) -> Settings:
-    name = f"olist_bench_tf_{str(scale).replace('.', '_')}_{os.getpid()}"
-    with psycopg.connect(settings.postgres.dsn(Role.ADMIN, "postgres"), autocommit=True) as c:
-        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    s = settings.with_database(name)
-    migrate(s)
-    return s
+    return fresh_db(settings, f"olist_bench_tf_{str(scale).replace('.', '_')}_{os.getpid()}")
 
 
 def _drop(settings: Settings) -> None:
-    with psycopg.connect(settings.postgres.dsn(Role.ADMIN, "postgres"), autocommit=True) as c:
-        c.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(settings.postgres.database)
-            )
-        )
+    drop_db(settings)
 
 
 def run_scale(base: Settings, scale: float, work: Path) -> dict[str, float]:

@@ -435,6 +435,8 @@ def build_and_publish(  # noqa: PLR0915 - one layer's build, bookkeeping and pub
                 for piece in slices.values():
                     piece.mark(conn, run_id)  # the new versions' keys
             for table, exprs in FLAG_COUNTS.items():
+                if table not in whole and table not in slices:
+                    continue  # unchanged: its counts carry over in the totals
                 select = sql.SQL(", ").join(
                     sql.SQL("{} AS {}").format(sql.SQL(e), sql.Identifier(n))
                     for n, e in exprs.items()
