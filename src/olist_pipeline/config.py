@@ -144,6 +144,10 @@ class SparkSettings:
     jdbc_fetch_size: int = 10_000
     jdbc_batch_size: int = 10_000
     concurrent_jobs: int = 3  # tables built and written at once per layer
+    # Local target: the Spark Connect server the local stack runs (one warm JVM
+    # shared by every layer and run); None builds an in-process session instead.
+    remote: str | None = None
+    connect_port: int = 58015
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,8 @@ class Settings:
             "OLIST_SPARK_DRIVER_MEMORY": self.spark.driver_memory,
             "OLIST_SPARK_SHUFFLE_PARTITIONS": str(self.spark.shuffle_partitions),
             "OLIST_SPARK_CONCURRENT_JOBS": str(self.spark.concurrent_jobs),
+            "OLIST_SPARK_CONNECT": "true" if self.spark.remote else "false",
+            "OLIST_SPARK_CONNECT_PORT": str(self.spark.connect_port),
             "OLIST_JDBC_JAR": _text(self.spark.jdbc_jar),
             "OLIST_STATE_DIR": str(self.local.state_dir),
             "OLIST_KAFKA_PORT": str(self.local.kafka_port),
@@ -200,6 +206,7 @@ class Settings:
             "OLIST_CLUSTER_ETCD_PEER_PORT": str(self.cluster.etcd_peer_port),
             "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT": str(self.cluster.controller_manager_port),
             "OLIST_CLUSTER_SCHEDULER_PORT": str(self.cluster.scheduler_port),
+            "OLIST_CLUSTER_KUBELET_PORT": str(self.cluster.kubelet_port),
             "OLIST_DATA_DIR": _text(self.data_dir),
             "OLIST_LOG_LEVEL": self.log_level,
             "OLIST_LOG_FORMAT": self.log_format,
@@ -282,6 +289,16 @@ class _Env:
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = (self._env.get(name) or "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
 
 def target_of(env: Mapping[str, str]) -> Target:
     """OLIST_ENV as a target (default ``local``)."""
@@ -307,6 +324,11 @@ def dag_spark_templates_dir(env: Mapping[str, str]) -> Path:
     """The SparkApplication templates the kind DAGs render (OLIST_SPARK_TEMPLATES_DIR wins)."""
     configured = env.get("OLIST_SPARK_TEMPLATES_DIR")
     return Path(configured) if configured else dag_project_root(env) / "spark-apps" / "k8s"
+
+
+def spark_connect_enabled(env: Mapping[str, str], target: Target) -> bool:
+    """OLIST_SPARK_CONNECT: whether local Spark work runs in the stack's Connect server."""
+    return target is Target.LOCAL and _Env(env, target).boolean("OLIST_SPARK_CONNECT", True)
 
 
 def dag_landing_dir(env: Mapping[str, str], target: Target) -> Path:
@@ -358,6 +380,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         creds[role] = Credentials(user, password) if user and password else None
 
     jdbc_jar = e.opt("OLIST_JDBC_JAR")
+    connect_port = e.integer("OLIST_SPARK_CONNECT_PORT", 58015)
+    # Only the local target has the stack's Connect server; a SparkApplication's
+    # driver is its own session.
+    use_connect = spark_connect_enabled(env, target)
     data_dir = e.opt("OLIST_DATA_DIR")
     log_file = e.opt("OLIST_LOG_FILE")
     return Settings(
@@ -378,6 +404,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             shuffle_partitions=e.integer("OLIST_SPARK_SHUFFLE_PARTITIONS", 4),
             concurrent_jobs=e.integer("OLIST_SPARK_CONCURRENT_JOBS", 3),
             jdbc_jar=Path(jdbc_jar) if jdbc_jar else None,
+            remote=f"sc://127.0.0.1:{connect_port}" if use_connect else None,
+            connect_port=connect_port,
         ),
         local=LocalStackSettings(
             state_dir=state_dir,

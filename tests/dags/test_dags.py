@@ -137,22 +137,43 @@ def test_batch_shape_ingests_every_table_in_parallel_then_gates_each_layer(bags)
 
 
 def test_local_target_uses_local_operators(bags):
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
     from airflow.providers.standard.operators.python import PythonOperator
 
     for dag_id, dag in bags[Target.LOCAL].dags.items():
         for step in BY_ID[dag_id].steps:
             task = dag.get_task(step.task_id)
+            assert isinstance(task, PythonOperator)
             if step.kind is Kind.SPARK:
-                assert isinstance(task, SparkSubmitOperator)
-                assert task.application == str(ROOT / "spark-apps" / f"{step.job}.py")
-                assert Path(task.application).is_file()
-                assert task.application_args == ["--run-id", RUN_ID]
-                assert task.jars == "{{ olist_jdbc_jar() }}"  # resolved at run time only
+                # A client of the stack's Spark Connect server, like any olist command.
+                assert task.op_kwargs["argv"] == ["transform", step.job, "--run-id", RUN_ID]
             else:
-                assert isinstance(task, PythonOperator)
                 assert task.op_kwargs["argv"] == list(step.argv)
                 assert "--run-id" in step.argv or dag_id == "olist_dlq_replay"
+
+
+def test_local_target_without_spark_connect_uses_spark_submit():
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("OLIST_SPARK_CONNECT", "false")
+        bag, found = _load(Target.LOCAL, mp)
+    finally:
+        mp.undo()
+    assert bag.import_errors == {} and found == []
+    spark_steps = 0
+    for dag_id, dag in bag.dags.items():
+        for step in BY_ID[dag_id].steps:
+            if step.kind is not Kind.SPARK:
+                continue
+            spark_steps += 1
+            task = dag.get_task(step.task_id)
+            assert isinstance(task, SparkSubmitOperator)
+            assert task.application == str(ROOT / "spark-apps" / f"{step.job}.py")
+            assert Path(task.application).is_file()
+            assert task.application_args == ["--run-id", RUN_ID]
+            assert task.jars == "{{ olist_jdbc_jar() }}"  # resolved at run time only
+    assert spark_steps >= 3
 
 
 def test_kind_target_uses_kubernetes_operators(bags):

@@ -76,7 +76,9 @@ def _every_variable_set(tmp_path: Path) -> dict[str, str]:
         "OLIST_KAFKA_HEAP": "2g", "OLIST_MONITORING_DIR": str(tmp_path / "mon"),
         "OLIST_CLUSTER_API_PORT": "6106", "OLIST_CLUSTER_ETCD_PORT": "6107",
         "OLIST_CLUSTER_ETCD_PEER_PORT": "6108", "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT": "6109",
-        "OLIST_CLUSTER_SCHEDULER_PORT": "6110", "OLIST_DATA_DIR": str(tmp_path / "data"),
+        "OLIST_CLUSTER_SCHEDULER_PORT": "6110", "OLIST_CLUSTER_KUBELET_PORT": "6112",
+        "OLIST_SPARK_CONNECT": "false", "OLIST_SPARK_CONNECT_PORT": "6113",
+        "OLIST_DATA_DIR": str(tmp_path / "data"),
         "OLIST_LOG_LEVEL": "DEBUG", "OLIST_LOG_FORMAT": "console",
         "OLIST_LOG_FILE": str(tmp_path / "run.log"), "OLIST_METRICS_PORT": "6111",
         "OLIST_PUSHGATEWAY_URL": "http://pg.test:1", "OLIST_RUN_ID": "r-1",
@@ -117,3 +119,15 @@ def test_to_env_names_every_variable_load_settings_reads(tmp_path: Path) -> None
     s = load_settings(env)
     assert set(s.to_env()) == set(env)
     assert s.to_env()["OLIST_KAFKA_BOOTSTRAP"] == "k1:1,k2:2"
+
+
+def test_spark_connect_is_the_local_default_and_never_on_the_cluster() -> None:
+    local = load_settings({"OLIST_SPARK_CONNECT_PORT": "6200"})
+    assert local.spark.remote == "sc://127.0.0.1:6200"
+    assert load_settings({"OLIST_SPARK_CONNECT": "false"}).spark.remote is None
+    kind = load_settings(
+        {"OLIST_ENV": "kind", "OLIST_PG_HOST": "pg", "OLIST_KAFKA_BOOTSTRAP": "k:1"}
+    )
+    assert kind.spark.remote is None
+    with pytest.raises(ConfigError, match="OLIST_SPARK_CONNECT='maybe' is not a boolean"):
+        load_settings({"OLIST_SPARK_CONNECT": "maybe"})

@@ -27,7 +27,7 @@ def _names(stack: LocalStack) -> list[str]:
 
 
 def test_stack_up_does_not_start_monitoring_unless_asked(settings: Settings) -> None:
-    assert _names(LocalStack(settings)) == ["postgres", "kafka"]
+    assert _names(LocalStack(settings)) == ["postgres", "kafka", "spark-connect"]
     assert _names(LocalStack(settings, ["monitor"])) == [
         "pushgateway",
         "postgres-exporter",
@@ -76,3 +76,37 @@ def test_the_rendered_config_and_its_rules_pass_promtool(settings: Settings) -> 
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS" in out.stdout and "rules found" in out.stdout
+
+
+def test_spark_connect_server_runs_pyspark_on_loopback_with_the_local_jvm_settings(
+    settings: Settings,
+) -> None:
+    from olist_pipeline.local.spark_connect import SERVER_CLASS, SparkConnectService
+
+    svc = SparkConnectService(settings)
+    argv = svc.argv()
+    assert argv[0].endswith("pyspark/bin/spark-submit") and argv[1:3] == ["--class", SERVER_CLASS]
+    conf = dict(a.split("=", 1) for a in argv[argv.index("--name") + 2 :] if a != "--conf")
+    assert conf["spark.connect.grpc.binding.address"] == "127.0.0.1"
+    assert conf["spark.connect.grpc.binding.port"] == str(settings.spark.connect_port)
+    assert conf["spark.master"] == settings.spark.master
+    assert "-XX:TieredStopAtLevel=1" in conf["spark.driver.extraJavaOptions"]
+    env = svc.env()
+    assert "SPARK_CONNECT_MODE_ENABLED" not in env and env["SPARK_LOCAL_IP"] == "127.0.0.1"
+
+
+def test_a_transform_without_the_connect_server_names_the_fix(settings: Settings) -> None:
+    import socket
+    from dataclasses import replace
+
+    from olist_pipeline.transform.spark import SparkUnavailable, spark_session
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    closed = replace(
+        settings,
+        spark=replace(settings.spark, remote=f"sc://127.0.0.1:{free}", connect_port=free),
+    )
+    with pytest.raises(SparkUnavailable, match=r"olist stack up.*OLIST_SPARK_CONNECT=false"):
+        spark_session(closed, "probe")

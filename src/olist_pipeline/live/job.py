@@ -120,7 +120,8 @@ def live_session(settings: Settings) -> SparkSession:
             f"--jars {','.join(extra)} --conf spark.ui.showConsoleProgress=false pyspark-shell"
         )
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    return spark_module.spark_session(settings, QUERY_NAME)
+    # In-process: foreachBatch updates this process's summary and metrics.
+    return spark_module.spark_session(settings, QUERY_NAME, in_process=True)
 
 
 class LiveJob:

@@ -11,13 +11,10 @@ DQ, parity, Airflow callbacks) and the PostgreSQL exporter.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -26,13 +23,7 @@ from string import Template
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.local.prereqs import PrerequisiteError
-from olist_pipeline.local.service import (
-    ServiceState,
-    StackError,
-    pid_alive,
-    require_free,
-    wait_for,
-)
+from olist_pipeline.local.service import Daemon, StackError
 from olist_pipeline.logs import get_logger
 
 log = get_logger(__name__)
@@ -62,114 +53,19 @@ def _http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-class _Daemon:
-    """A long-running binary of ours: pid file, log file, health URL, SIGTERM to stop."""
+class _Daemon(Daemon):
+    """A monitoring binary from Debian: its package is named when it is missing."""
 
-    name = ""
-    binary = ""
     package = ""
-    port_variable = ""
 
-    def __init__(self, settings: Settings, port: int, root: Path) -> None:
-        self.settings = settings
-        self.port = port
-        self.root = root
-        self.pidfile = root / f"{self.name}.pid"
-        self.log_file = settings.local.logs_dir / f"{self.name}.log"
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
+    def check_prerequisites(self) -> None:
+        _binary(self.binary, self.package)
 
     def health_url(self) -> str:
         return f"{self.url}/-/ready"
 
-    def argv(self) -> list[str]:
-        raise NotImplementedError
-
-    def env(self) -> dict[str, str]:
-        return dict(os.environ)
-
-    def prepare(self) -> None:
-        """Write configs and folders before the process starts."""
-
-    def _pid(self) -> int | None:
-        try:
-            return int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def _marker(self) -> str:
-        # The pid must still run our binary with our port (guards recycled pids).
-        return str(self.port)
-
-    def _alive(self, pid: int) -> bool:
-        return pid_alive(pid, self.binary) and pid_alive(pid, self._marker())
-
     def healthy(self) -> bool:
         return _http_ok(self.health_url())
-
-    def state(self) -> ServiceState:
-        pid = self._pid()
-        running = pid is not None and self._alive(pid)
-        return ServiceState(
-            self.name,
-            running=running,
-            healthy=running and self.healthy(),
-            address=self.address,
-            pid=pid if running else None,
-            detail=str(self.root),
-        )
-
-    def start(self) -> None:
-        if self.state().running:
-            return
-        _binary(self.binary, self.package)
-        require_free(self.port, self.name, self.port_variable)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.prepare()
-        with self.log_file.open("ab") as out:
-            proc = subprocess.Popen(
-                self.argv(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env(),
-                start_new_session=True,
-            )
-        self.pidfile.write_text(str(proc.pid))
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise StackError(
-                    f"{self.name} exited during start-up (code {proc.returncode}); "
-                    f"see {self.log_file}"
-                )
-            return self.healthy()
-
-        wait_for(ready, 30, self.name, self.log_file)
-
-    def stop(self) -> None:
-        pid = self._pid()
-        if pid is None or not self._alive(pid):
-            self.pidfile.unlink(missing_ok=True)
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self._alive(pid):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.1)
-        if self._alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-        self.pidfile.unlink(missing_ok=True)
 
 
 class PushgatewayService(_Daemon):

@@ -7,14 +7,18 @@ imports these from here and none imports another's internals.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from olist_pipeline.config import Settings
 from olist_pipeline.errors import OlistError
 
 
@@ -90,3 +94,117 @@ def pid_alive(pid: int, marker: str) -> bool:
         return False
     # Guards against a recycled pid that now belongs to something else.
     return marker in cmdline
+
+
+class Daemon:
+    """A long-running process of ours: pid file, log file, a health probe, SIGTERM to stop.
+
+    Subclasses name the process (``binary``, a string its command line
+    contains), build its ``argv`` and say when it is ``healthy``.
+    """
+
+    name = ""
+    binary = ""
+    port_variable = ""
+    ready_timeout = 30.0
+
+    def __init__(self, settings: Settings, port: int, root: Path) -> None:
+        self.settings = settings
+        self.port = port
+        self.root = root
+        self.pidfile = root / f"{self.name}.pid"
+        self.log_file = settings.local.logs_dir / f"{self.name}.log"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def healthy(self) -> bool:
+        raise NotImplementedError
+
+    def check_prerequisites(self) -> None:
+        """Raise an error naming the fix when something the process needs is missing."""
+
+    def prepare(self) -> None:
+        """Write configs and folders before the process starts."""
+
+    def _pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _marker(self) -> str:
+        # The pid must still run our binary with our port (guards recycled pids).
+        return str(self.port)
+
+    def _alive(self, pid: int) -> bool:
+        return pid_alive(pid, self.binary) and pid_alive(pid, self._marker())
+
+    def state(self) -> ServiceState:
+        pid = self._pid()
+        running = pid is not None and self._alive(pid)
+        return ServiceState(
+            self.name,
+            running=running,
+            healthy=running and self.healthy(),
+            address=self.address,
+            pid=pid if running else None,
+            detail=str(self.root),
+        )
+
+    def start(self) -> None:
+        if self.state().running:
+            return
+        self.check_prerequisites()
+        require_free(self.port, self.name, self.port_variable)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        with self.log_file.open("ab") as out:
+            proc = subprocess.Popen(
+                self.argv(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env(),
+                start_new_session=True,
+            )
+        self.pidfile.write_text(str(proc.pid))
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise StackError(
+                    f"{self.name} exited during start-up (code {proc.returncode}); "
+                    f"see {self.log_file}"
+                )
+            return self.healthy()
+
+        wait_for(ready, self.ready_timeout, self.name, self.log_file)
+
+    def stop(self) -> None:
+        pid = self._pid()
+        if pid is None or not self._alive(pid):
+            self.pidfile.unlink(missing_ok=True)
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self._alive(pid):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+        if self._alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.pidfile.unlink(missing_ok=True)

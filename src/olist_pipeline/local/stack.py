@@ -1,8 +1,9 @@
 """The local target's services, for real, on 127.0.0.1 only.
 
-``olist stack up`` starts a PostgreSQL server (Debian's binaries) and a
+``olist stack up`` starts a PostgreSQL server (Debian's binaries), a
 single-node Apache Kafka broker in KRaft mode (official jars from Maven
-Central, run with ``java -cp``). Everything lives under the git-ignored
+Central, run with ``java -cp``) and a Spark Connect server (pyspark's own
+jars; ``local.spark_connect``). Everything lives under the git-ignored
 state directory (``.local/``): data, configs, pid files and logs. Every
 operation is idempotent: starting a running service or stopping a stopped
 one does nothing.
@@ -435,6 +436,12 @@ def _monitoring(class_name: str) -> ServiceFactory:
     return make
 
 
+def _spark_connect(settings: Settings) -> Service:
+    from olist_pipeline.local.spark_connect import SparkConnectService
+
+    return SparkConnectService(settings)
+
+
 def _cluster(name: str) -> ServiceFactory:
     def make(settings: Settings) -> Service:
         from olist_pipeline.local import cluster
@@ -452,6 +459,8 @@ _CLUSTER = (
 SERVICES: dict[str, ServiceFactory] = {
     "postgres": PostgresService,
     "kafka": KafkaService,
+    # The warm JVM every local transform runs in (local.spark_connect).
+    "spark-connect": _spark_connect,
     **{name: _cluster(name) for name in _CLUSTER},
     "pushgateway": _monitoring("PushgatewayService"),
     "postgres-exporter": _monitoring("PostgresExporterService"),

@@ -2,8 +2,10 @@
 
 ``build_dag(pipeline)`` is all a DAG file calls. The target comes from
 ``OLIST_ENV`` (read from the environment, no I/O): ``local`` builds
-PythonOperator tasks running ``olist`` commands and SparkSubmitOperator
-tasks (master ``local[2]`` from the ``olist_spark_local`` connection);
+PythonOperator tasks running ``olist`` commands, its Spark layers included
+(``olist transform <layer>``, a client of the stack's Spark Connect server),
+or, with OLIST_SPARK_CONNECT=false, SparkSubmitOperator tasks (master
+``local[2]`` from the ``olist_spark_local`` connection);
 ``kind`` builds KubernetesPodOperator and SparkKubernetesOperator tasks.
 Both variants share task ids, edges, retries and timeouts, because both are
 read from the same ``Pipeline`` object.
@@ -109,19 +111,32 @@ def _common(step: Step) -> dict[str, Any]:
 
 def _local_task(step: Step) -> Any:
     if step.kind is Kind.COMMAND:
-        from airflow.providers.standard.operators.python import PythonOperator
+        return _olist_task(step, step.argv)
+    assert step.job is not None
+    if config.spark_connect_enabled(os.environ, Target.LOCAL):
+        # The layer is a thin client of the stack's warm Spark Connect server
+        # (local.spark_connect): no JVM of its own to start, as any olist command.
+        return _olist_task(step, ("transform", step.job, *step.spark_argv))
+    return _spark_submit_task(step)
 
-        from olist_pipeline.pipeline.runner import run_olist
 
-        return PythonOperator(
-            python_callable=run_olist,
-            op_kwargs={
-                "argv": list(step.argv),
-                "ok_exit_codes": list(step.ok_exit_codes),
-                "skip_exit_codes": list(step.skip_exit_codes),
-            },
-            **_common(step),
-        )
+def _olist_task(step: Step, argv: tuple[str, ...]) -> Any:
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    from olist_pipeline.pipeline.runner import run_olist
+
+    return PythonOperator(
+        python_callable=run_olist,
+        op_kwargs={
+            "argv": list(argv),
+            "ok_exit_codes": list(step.ok_exit_codes),
+            "skip_exit_codes": list(step.skip_exit_codes),
+        },
+        **_common(step),
+    )
+
+
+def _spark_submit_task(step: Step) -> Any:
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     assert step.job is not None
