@@ -182,6 +182,10 @@ def main() -> None:
         f"(the catch-up is set against a full build in the same session: {r['full_build_warm_s']}s)"
     )
     print(f"increments equal the full build: {r['increments_equal_full_build']}")
+    # Connect: each process is a client of the stack's warm server (no JVM start of its
+    # own); in-process (OLIST_SPARK_CONNECT=false): each process starts its own JVM.
+    r["spark_mode"] = "connect" if base.spark.remote else "in-process"
+    print(f"Spark: {r['spark_mode']}")
     out = Path(".local/bench/incremental.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")

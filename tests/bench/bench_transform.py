@@ -96,7 +96,11 @@ def main() -> None:
             )
     print()
     print(f"{'scale':>5} {'layer':<10} {'spark s':>9} {'postgres SQL s':>15} {'spark/sql':>10}")
-    report: dict[str, object] = {"scales": {}}
+    # Connect: a client of the stack's warm server (its JVM start is not in any figure);
+    # in-process: OLIST_SPARK_CONNECT=false, the session start includes the JVM's.
+    mode = "connect" if base.spark.remote else "in-process"
+    print(f"Spark: {mode}")
+    report: dict[str, object] = {"scales": {}, "spark_mode": mode}
     for scale, t in results.items():
         entry: dict[str, object] = {}
         for layer in LAYERS:

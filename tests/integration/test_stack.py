@@ -24,6 +24,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def _olist(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "olist_pipeline.cli", *args],
@@ -57,6 +65,8 @@ def private_env(base_settings: Settings) -> Iterator[dict[str, str]]:
         "OLIST_KAFKA_PORT": str(_free_port()),
         "OLIST_KAFKA_CONTROLLER_PORT": str(_free_port()),
         "OLIST_KAFKA_HEAP": "384m",
+        "OLIST_SPARK_CONNECT_PORT": str(_free_port()),
+        "OLIST_SPARK_DRIVER_MEMORY": "512m",
     }
     shutil.rmtree(state, ignore_errors=True)
 
@@ -67,7 +77,9 @@ def test_up_status_down_is_idempotent(private_env: dict[str, str]) -> None:
         assert up.returncode == 0, up.stderr
         status = _olist(private_env, "stack", "status").stdout
         assert _state(status, "postgres") == "up" and _state(status, "kafka") == "up"
+        assert _state(status, "spark-connect") == "up"
         assert f"127.0.0.1:{private_env['OLIST_PG_PORT']}" in status
+        assert f"sc://127.0.0.1:{private_env['OLIST_SPARK_CONNECT_PORT']}" in status
 
         again = _olist(private_env, "stack", "up")  # already up: a no-op
         assert again.returncode == 0, again.stderr
@@ -79,6 +91,8 @@ def test_up_status_down_is_idempotent(private_env: dict[str, str]) -> None:
     assert down.returncode == 0, down.stderr
     status = _olist(private_env, "stack", "status").stdout
     assert _state(status, "postgres") == "down" and _state(status, "kafka") == "down"
+    assert _state(status, "spark-connect") == "down"
+    assert not _port_open(int(private_env["OLIST_SPARK_CONNECT_PORT"]))
     assert _olist(private_env, "stack", "down").returncode == 0  # stopping twice is fine
 
 

@@ -62,7 +62,8 @@ def private_stack(base_settings: Settings) -> Iterator[tuple[Settings, Any]]:
         "OLIST_PG_DATABASE": "olist",
     }
     settings = load_settings(env)
-    stack = LocalStack(settings)
+    # The stream path needs no Spark: this private stack is PostgreSQL and Kafka only.
+    stack = LocalStack(settings, ["postgres", "kafka"])
     os.environ["OLIST_KAFKA_HEAP"] = "384m"  # read by KafkaService.start from the environment
     try:
         stack.up()

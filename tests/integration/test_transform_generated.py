@@ -252,8 +252,10 @@ def _spark_submit(
 
     venv_bin = Path(sys.executable).parent
     full_env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "SPARK_CONNECT_MODE_ENABLED"},
         "OLIST_PG_DATABASE": settings.postgres.database,
+        # The driver is its own session, as a SparkApplication's is on the cluster.
+        "OLIST_SPARK_CONNECT": "false",
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         **env,
