@@ -64,6 +64,15 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections on ``host:port`` now."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def require_free(port: int, service: str, variable: str) -> None:
     if port_in_use(port):
         raise StackError(

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import sys
 from pathlib import Path
 
 from olist_pipeline.config import Settings
 from olist_pipeline.local import jars
 from olist_pipeline.local.prereqs import PrerequisiteError, java_binary
-from olist_pipeline.local.service import Daemon
+from olist_pipeline.local.service import Daemon, port_open
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
@@ -109,8 +108,4 @@ class SparkConnectService(Daemon):
 
     def healthy(self) -> bool:
         # The gRPC port opens only once the session manager is up.
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
-            return False
-        return True
+        return port_open(self.port)

@@ -9,7 +9,6 @@ sets master and resources and the jar is baked into the image (OLIST_JDBC_JAR).
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -119,15 +118,14 @@ def spark_session(settings: Settings, app_name: str, *, in_process: bool = False
 
 
 def _require_server(settings: Settings) -> None:
-    port = settings.spark.connect_port
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    except OSError:
+    from olist_pipeline.local.service import port_open
+
+    if not port_open(settings.spark.connect_port, timeout=2):
         raise SparkUnavailable(
             f"the Spark Connect server ({settings.spark.remote}) is not running. Start it "
             "with `olist stack up` (it is part of the local stack), or set "
             "OLIST_SPARK_CONNECT=false to run Spark inside this process instead."
-        ) from None
+        )
 
 
 def jdbc_options(settings: Settings, role: Role) -> dict[str, Any]:
