@@ -36,6 +36,9 @@ rootLogger.level = WARN
 rootLogger.appenderRef.out.ref = STDOUT
 logger.connect.name = org.apache.spark.sql.connect.service.SparkConnectServer
 logger.connect.level = INFO
+# The RFM quintiles and all-order totals are global windows on purpose; one WARN per task.
+logger.window.name = org.apache.spark.sql.execution.window.WindowExec
+logger.window.level = ERROR
 """
 
 
