@@ -43,6 +43,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ AIRFLOW_NS = "airflow"
 AIRFLOW_WORKER = "airflow-worker"
 JOB_NAMESPACES = (k8s.JOBS_NAMESPACE, k8s.SPARK_NAMESPACE)
 SPARK_API = "/apis/sparkoperator.k8s.io/v1beta2"
+WATCH_EVENT = "watchEvent"
 
 
 # ---- what the API server saw during a run -------------------------------------------
@@ -78,7 +80,7 @@ class ApiWatch:
     """A watch of the API server from a known resource version: no event is missed."""
 
     def __init__(self, kube: Kube, path: str, out: Path, **query: str) -> None:
-        listed = kube.json("get", "--raw", f"{path}?limit=1")
+        listed = json.loads(kube.kubectl("get", "--raw", f"{path}?limit=1").stdout)
         params = {
             "watch": "1",
             "resourceVersion": listed["metadata"]["resourceVersion"],
@@ -94,12 +96,16 @@ class ApiWatch:
         )  # fmt: skip
 
     def stop(self) -> list[dict[str, Any]]:
-        """Every object state seen (ADDED, MODIFIED, DELETED), in order."""
+        """Every object state seen, in order; ``WATCH_EVENT`` says ADDED, MODIFIED or DELETED."""
         self._proc.terminate()
         self._proc.wait(timeout=10)
         self._file.close()
-        text = self.out.read_text("utf-8")
-        return [json.loads(line)["object"] for line in text.splitlines() if line.strip()]
+        states = []
+        for line in self.out.read_text("utf-8").splitlines():
+            if line.strip():
+                event = json.loads(line)
+                states.append({**event["object"], WATCH_EVENT: event["type"]})
+        return states
 
 
 def _by_name(states: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -243,7 +249,7 @@ def _run(kube: Kube, airflow: KindAirflow, run_id: str) -> Run:
     mine_apps = [a for a in app_states if run_id in a["spec"].get("arguments", [])]
     scheduled = {}
     for ns in JOB_NAMESPACES:
-        events = kube.json("-n", ns, "get", "events", "--field-selector", "reason=Scheduled")
+        events = kube.json("-n", ns, "get", "events", "--field-selector=reason=Scheduled")
         for e in events["items"]:
             scheduled[e["involvedObject"]["uid"]] = e["message"]
     return Run(result, _by_name(mine), _by_name(mine_apps), scheduled, _render(airflow, run_id))
@@ -353,7 +359,7 @@ def test_every_spark_step_went_through_the_simulated_operator(ok_run: Run) -> No
             step.task_id, seen,
         )  # fmt: skip
         # The operator deletes its application when the task ends (delete_on_termination).
-        assert app_states[-1]["metadata"].get("deletionTimestamp"), app_name
+        assert app_states[-1][WATCH_EVENT] == "DELETED", app_name
         driver = ok_run.pods.get(f"{app_name}-driver")
         assert driver, (app_name, sorted(ok_run.pods))
         c = _container(driver[0])
@@ -374,9 +380,15 @@ def test_nothing_of_the_successful_run_is_left(namespaces: Kube, ok_run: Run) ->
                 if RUN_OK in _container(pod).get("args", []):
                     names.append(pod["metadata"]["name"])
         apps = namespaces.json("-n", k8s.SPARK_NAMESPACE, "get", "sparkapplications")["items"]
-        return names + [a["metadata"]["name"] for a in apps]
+        # The release's own (the live job's) application stays; the run's must be gone.
+        return names + [
+            a["metadata"]["name"] for a in apps if RUN_OK in a["spec"].get("arguments", [])
+        ]
 
-    namespaces.poll("the run's pods and SparkApplications gone", lambda: not left(), timeout=60)
+    deadline = time.monotonic() + 60
+    while (remaining := left()) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert remaining == [], "left of the run (pods, SparkApplications)"
 
 
 # ---- the failing run ---------------------------------------------------------------------
