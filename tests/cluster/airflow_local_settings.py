@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# What Airflow imports from this module (import_local_settings honours __all__).
+__all__ = ["pod_mutation_hook"]
+
 # The task made to fail, and the run (its --run-id, in the pod's arguments) it fails in.
 FAILING_TASK = "ingest_orders"
 FAILING_RUN = "cluster-tier-failing"

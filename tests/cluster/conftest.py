@@ -10,6 +10,9 @@ cluster are ``k8s/platform.sh``'s own (``apply-namespaces``,
 kwok runs no container: pods are scheduled for real and their status is what
 kwok's stages (``src/olist_pipeline/local/kwok-stages.yaml``) write. Nothing
 here proves what a container does, nor NetworkPolicy enforcement (no CNI).
+The Spark Operator is simulated by a second kwok (``kwok-sparkapps.yaml``,
+fixture ``spark_operator_simulation``); ``test_dag_run.py`` says what of the
+DAG run on this cluster is real and what is simulated.
 """
 
 from __future__ import annotations

@@ -171,11 +171,12 @@ def _worker_kubeconfig(kube: Kube, target: Path) -> None:
 @pytest.fixture(scope="module")
 def kind_airflow(
     namespaces: Kube,
-    spark_operator_simulation: None,
     cluster_settings: Settings,
     tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[KindAirflow]:
     kube = namespaces
+    request.getfixturevalue("spark_operator_simulation")
     install_release(kube, "cluster-tier-dag")
     # The Spark Operator chart's job account, which the driver pods run as.
     _service_account(kube, k8s.SPARK_NAMESPACE, k8s.SPARK_SERVICE_ACCOUNT)
@@ -430,9 +431,8 @@ def _container_state(states: list[dict[str, Any]]) -> dict[str, Any]:
     return {}
 
 
-def test_a_failing_driver_fails_its_spark_application(
-    namespaces: Kube, spark_operator_simulation: None
-) -> None:
+@pytest.mark.usefixtures("spark_operator_simulation")
+def test_a_failing_driver_fails_its_spark_application(namespaces: Kube) -> None:
     """The simulated operator's FAILED path, on an application of our template."""
     kube = namespaces
     with (HERE.parents[1] / "spark-apps" / "k8s" / "staging.yaml").open() as f:
