@@ -411,6 +411,8 @@ def test_a_failing_pod_fails_its_task_after_the_definitions_retries(failing_run:
         terminated = _container_state(pod_states)
         assert terminated.get("exitCode") == 1, (name, terminated)
         assert pod_states[-1]["spec"].get("nodeName") == NODE_NAME
+        # Failed pods are kept for debugging (on_finish_action=delete_succeeded_pod).
+        assert pod_states[-1][WATCH_EVENT] != "DELETED", name
     # The other ingest tasks are unaffected; the rest of the chain never starts; the
     # failure's metrics step runs (trigger rule one_failed), and the run fails.
     for s in BATCH.steps:
