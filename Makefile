@@ -132,7 +132,7 @@ cluster-up: $(STAMP) ## start the local control plane and its simulated node (.l
 cluster-down: $(STAMP) ## stop the local control plane
 	$(OLIST) stack down cluster
 
-deploy: ## bring the whole platform up on a local kind cluster (idempotent; uses a helm on PATH, else builds the pinned one)
+deploy: ## bring the whole platform up on a local kind cluster (idempotent; uses the helm `make helm` built, else a helm on PATH; never builds one)
 	@HELM=$(HELM) $(PLATFORM) deploy
 
 undeploy: ## delete the kind cluster and everything on it

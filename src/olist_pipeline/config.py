@@ -17,7 +17,7 @@ import enum
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -349,6 +349,28 @@ def dag_batch_start(env: Mapping[str, str]) -> datetime | None:
             f"OLIST_BATCH_START_DATE={configured!r} is not a date; use YYYY-MM-DD"
         ) from None
     return day.replace(tzinfo=day.tzinfo or UTC)
+
+
+def dag_retry_delay(env: Mapping[str, str]) -> timedelta | None:
+    """OLIST_AIRFLOW_RETRY_DELAY_SECONDS: every task's first retry delay (None: unset).
+
+    Unset, each task keeps its definition's delay (30 s, doubling per try). The
+    retry count and the backoff are never changed: a short delay only lets a test
+    (the cluster tier's failing run) see all the retries of a task in seconds.
+    """
+    raw = env.get("OLIST_AIRFLOW_RETRY_DELAY_SECONDS", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigError(
+            f"OLIST_AIRFLOW_RETRY_DELAY_SECONDS={raw!r} is not a positive number of seconds; "
+            "unset it to keep the pipeline definition's retry delays"
+        )
+    return timedelta(seconds=seconds)
 
 
 def pushgateway_url(env: Mapping[str, str]) -> str | None:

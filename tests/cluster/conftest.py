@@ -10,6 +10,9 @@ cluster are ``k8s/platform.sh``'s own (``apply-namespaces``,
 kwok runs no container: pods are scheduled for real and their status is what
 kwok's stages (``src/olist_pipeline/local/kwok-stages.yaml``) write. Nothing
 here proves what a container does, nor NetworkPolicy enforcement (no CNI).
+The Spark Operator is simulated by a second kwok (``kwok-sparkapps.yaml``,
+fixture ``spark_operator_simulation``); ``test_dag_run.py`` says what of the
+DAG run on this cluster is real and what is simulated.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from olist_pipeline.config import Settings, load_settings
 from tests.k8s_validate import REPO_ROOT, crd_schema_dir
 
 CONTEXT = "olist-local"
+# Our chart's release, as the tier installs it (k8s/platform.sh's names).
+RELEASE = "olist"
+RELEASE_NS = "olist"
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,94 @@ def _crd_names(files: list[Path]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def spark_operator_simulation(
+    kube: Kube, crds: list[str], cluster_settings: Settings
+) -> Iterator[None]:
+    """The second kwok that plays the Spark Operator (``kwok-sparkapps.yaml``): it can
+    start only now, with the CRDs installed. Stopped at the end if started here."""
+    from olist_pipeline.local import cluster
+    from olist_pipeline.local.stack import StackError
+
+    service = cluster.SparkApplicationsService(cluster_settings)
+    started = not service.running()
+    try:
+        cluster.start_spark_applications(cluster_settings)
+    except StackError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield
+    finally:
+        if started and not os.environ.get("OLIST_KEEP_STACK"):
+            service.stop()
+
+
+@pytest.fixture(scope="session")
 def namespaces(kube: Kube, crds: list[str]) -> Kube:
     kube.platform("apply-namespaces")
     return kube
+
+
+# ---- our chart's release: what the release tests and the DAG run stand on ----------
+
+
+def _claims() -> list[dict[str, Any]]:
+    """The PersistentVolumeClaims our chart renders with the values the tier installs."""
+    from tests.charts.conftest import CI_VALUES, render
+
+    return [d for d in render(CI_VALUES) if d.get("kind") == "PersistentVolumeClaim"]
+
+
+def _pv_name(claim: dict[str, Any]) -> str:
+    return f"{claim['metadata']['name']}-tier"
+
+
+def _volumes_for_claims(kube: Kube) -> None:
+    # No provisioner here: each claim of the chart (source data, the live job's
+    # checkpoint, ...) binds to a volume made for it, or `--wait` never ends.
+    for claim in _claims():
+        meta = claim["metadata"]
+        pv = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": _pv_name(claim)},
+            "spec": {
+                "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
+                "accessModes": claim["spec"]["accessModes"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": f"/tmp/{meta['name']}"},
+                "claimRef": {"namespace": meta.get("namespace", RELEASE_NS), "name": meta["name"]},
+            },
+        }
+        kube.kubectl("apply", "--server-side", "--field-manager=olist-tests", "-f", "-",
+                     stdin=json.dumps(pv))  # fmt: skip
+
+
+def _drop_claims_and_volumes(kube: Kube, *, wait: bool) -> None:
+    waiting = ("--timeout=60s",) if wait else ("--wait=false",)
+    for claim in _claims():
+        meta = claim["metadata"]
+        kube.kubectl("-n", meta.get("namespace", RELEASE_NS), "delete", "pvc", meta["name"],
+                     "--ignore-not-found", *waiting, check=False)  # fmt: skip
+        kube.kubectl("delete", "pv", _pv_name(claim), "--ignore-not-found", *waiting,
+                     check=False)  # fmt: skip
+
+
+def install_release(kube: Kube, tag: str) -> None:
+    """``helm install --wait --wait-for-jobs`` of our chart with its ci values, from scratch."""
+    from tests.charts.conftest import CHART, CI_VALUES
+
+    kube.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
+    # A claim or volume left by an earlier session (etcd's data outlives `down`) would
+    # keep the new claim from binding: both go first, then fresh volumes are made.
+    _drop_claims_and_volumes(kube, wait=True)
+    _volumes_for_claims(kube)
+    kube.helm(
+        "install", RELEASE, str(CHART), "-n", RELEASE_NS, "-f", str(CI_VALUES),
+        "--set-string", f"image.tag={tag}",
+        "--wait", "--wait-for-jobs", "--timeout", "5m",
+    )  # fmt: skip
+
+
+def uninstall_release(kube: Kube) -> None:
+    kube.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
+    _drop_claims_and_volumes(kube, wait=False)

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from olist_pipeline.local.cluster import NODE_NAME
-from tests.charts.conftest import CHART, CI_VALUES, render
-from tests.cluster.conftest import Kube
+from tests.charts.conftest import CI_VALUES
+from tests.cluster.conftest import RELEASE, Kube, install_release, uninstall_release
 
-RELEASE = "olist"
 NS = "olist"
 JOB_NAMESPACES = ("olist-jobs", "spark-jobs")
 INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
@@ -35,46 +34,6 @@ OUR_KINDS = (
 )
 
 
-def _claims() -> list[dict[str, Any]]:
-    """The PersistentVolumeClaims our chart renders with the values the tier installs."""
-    return [d for d in render(CI_VALUES) if d.get("kind") == "PersistentVolumeClaim"]
-
-
-def _pv_name(claim: dict[str, Any]) -> str:
-    return f"{claim['metadata']['name']}-tier"
-
-
-def _volumes_for_claims(kube: Kube) -> None:
-    # No provisioner here: each claim of the chart (source data, the live job's
-    # checkpoint, ...) binds to a volume made for it, or `--wait` never ends.
-    for claim in _claims():
-        meta = claim["metadata"]
-        pv = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": _pv_name(claim)},
-            "spec": {
-                "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
-                "accessModes": claim["spec"]["accessModes"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "hostPath": {"path": f"/tmp/{meta['name']}"},
-                "claimRef": {"namespace": meta.get("namespace", NS), "name": meta["name"]},
-            },
-        }
-        kube.kubectl("apply", "--server-side", "--field-manager=olist-tests", "-f", "-",
-                     stdin=json.dumps(pv))  # fmt: skip
-
-
-def _drop_claims_and_volumes(kube: Kube, *, wait: bool) -> None:
-    waiting = ("--timeout=60s",) if wait else ("--wait=false",)
-    for claim in _claims():
-        meta = claim["metadata"]
-        kube.kubectl("-n", meta.get("namespace", NS), "delete", "pvc", meta["name"],
-                     "--ignore-not-found", *waiting, check=False)  # fmt: skip
-        kube.kubectl("delete", "pv", _pv_name(claim), "--ignore-not-found", *waiting,
-                     check=False)  # fmt: skip
-
-
 def _items(kube: Kube, *args: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = kube.json("get", *args)["items"]
     return items
@@ -83,21 +42,11 @@ def _items(kube: Kube, *args: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def release(namespaces: Kube) -> Iterator[Kube]:
     kube = namespaces
-    kube.helm("uninstall", RELEASE, "-n", NS, "--wait", check=False)
-    # A claim or volume left by an earlier session (etcd's data outlives `down`) would
-    # keep the new claim from binding: both go first, then fresh volumes are made.
-    _drop_claims_and_volumes(kube, wait=True)
-    _volumes_for_claims(kube)
-    kube.helm(
-        "install", RELEASE, str(CHART), "-n", NS, "-f", str(CI_VALUES),
-        "--set-string", f"image.tag={FIRST_TAG}",
-        "--wait", "--wait-for-jobs", "--timeout", "5m",
-    )  # fmt: skip
+    install_release(kube, FIRST_TAG)
     try:
         yield kube
     finally:
-        kube.helm("uninstall", RELEASE, "-n", NS, "--wait", check=False)
-        _drop_claims_and_volumes(kube, wait=False)
+        uninstall_release(kube)
 
 
 def test_install_ran_every_job_on_the_simulated_node(release: Kube) -> None:

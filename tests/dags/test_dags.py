@@ -404,3 +404,24 @@ def test_the_kind_render_shows_the_interval_folder_of_the_rendered_day():
     pods = {r.task_id: r.manifest for r in render_kind(BATCH, conf={"data_dir": "/data/olist"})}
     args = pods["ingest_orders"]["spec"]["containers"][0]["args"]
     assert args[args.index("--source") + 1] == "/data/olist"
+
+
+def test_the_retry_delay_is_a_setting_that_never_changes_the_retries(monkeypatch):
+    from datetime import timedelta
+
+    from olist_pipeline.config import ConfigError
+    from olist_pipeline.pipeline.dags import build_dag
+
+    step = BATCH.step("ingest_orders")
+    monkeypatch.delenv("OLIST_AIRFLOW_RETRY_DELAY_SECONDS", raising=False)
+    assert build_dag(BATCH, Target.KIND).get_task(step.task_id).retry_delay == step.retry.delay
+    monkeypatch.setenv("OLIST_AIRFLOW_RETRY_DELAY_SECONDS", "1.5")
+    for target in Target:
+        task = build_dag(BATCH, target).get_task(step.task_id)
+        assert task.retry_delay == timedelta(seconds=1.5)
+        assert task.retries == step.retry.retries
+        assert task.retry_exponential_backoff == step.retry.backoff
+    for bad in ("0", "-3", "soon"):
+        monkeypatch.setenv("OLIST_AIRFLOW_RETRY_DELAY_SECONDS", bad)
+        with pytest.raises(ConfigError, match="is not a positive number of seconds"):
+            build_dag(BATCH, Target.KIND)

@@ -113,3 +113,30 @@ def test_build_modules_pin_the_versions_of_versions_env() -> None:
     )
     for module in ("kube", "etcd", "kwok"):
         assert (tools / module / "go.sum").stat().st_size > 0
+
+
+def test_the_spark_operator_simulation_stages_only_spark_applications(state: Path) -> None:
+    import yaml
+
+    stages = list(yaml.safe_load_all(cluster.SPARK_STAGES_FILE.read_text("utf-8")))
+    refs = {
+        (s["spec"]["resourceRef"]["apiGroup"], s["spec"]["resourceRef"]["kind"]) for s in stages
+    }
+    # Only the CRD's kind: the node and its pods stay the first kwok's.
+    assert refs == {("sparkoperator.k8s.io/v1beta2", "SparkApplication")}
+    assert {s["metadata"]["name"] for s in stages} == {
+        "olist-sparkapp-submitted",
+        "olist-sparkapp-running",
+        "olist-sparkapp-completed",
+        "olist-sparkapp-failed",
+    }
+    service = cluster.SparkApplicationsService(_settings(state))
+    for name in cluster.BINARIES:  # stand-ins: argv only names them
+        binary = cluster.tools_dir(service.settings) / name
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        binary.write_text("#!/bin/sh\n")
+        binary.chmod(0o755)
+    argv = service.argv()
+    assert argv[0].endswith("/kwok")
+    assert "--manage-single-node=olist-no-node" in argv
+    assert not any(a.startswith("--manage-nodes-with") for a in argv)

@@ -60,6 +60,8 @@ BINARIES = (
     "kubectl",
 )
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
+SPARK_STAGES_FILE = Path(__file__).with_name("kwok-sparkapps.yaml")
+SPARK_APPLICATION_CRD = "sparkapplications.sparkoperator.k8s.io"
 
 
 def tools_dir(settings: Settings) -> Path:
@@ -615,6 +617,13 @@ class KwokService(_Process):
         # The kwok process has no endpoint of its own; it is up while it runs.
         return True
 
+    def stop(self) -> None:
+        # The Spark Operator's simulation, if it was started, goes with the node's kwok,
+        # so `olist stack down cluster` leaves no process behind.
+        if type(self) is KwokService:
+            SparkApplicationsService(self.settings).stop()
+        super().stop()
+
     def state(self) -> ServiceState:
         running = self.running()
         ready = running and _port_free(self.cfg.api_port) is False and self.node_ready()
@@ -626,6 +635,70 @@ class KwokService(_Process):
             pid=self._pid() if running else None,
             detail="Ready" if ready else "",
         )
+
+
+class SparkApplicationsService(KwokService):
+    """A second kwok that plays the Kubeflow Spark Operator (``kwok-sparkapps.yaml``).
+
+    The operator's controller cannot be built here, so this kwok creates each
+    SparkApplication's driver pod and moves its status SUBMITTED -> RUNNING ->
+    COMPLETED (or FAILED): a simulation, named as such wherever it is used.
+    It is not part of ``olist stack up cluster``: kwok exits when a stage names a
+    kind the API server does not serve, so it starts only once the Spark
+    Operator's CRDs are installed (``start_spark_applications``). It manages no
+    node (``--manage-single-node`` names none), so the first kwok keeps the
+    node and its pods; ``KwokService.stop`` (``olist stack down cluster``) stops
+    this one too.
+    """
+
+    name = "kwok-sparkapps"
+
+    @property
+    def _marker(self) -> str:
+        return str(tools_dir(self.settings) / "kwok")
+
+    @property
+    def address(self) -> str:
+        return "sparkapplications"
+
+    @property
+    def stages(self) -> Path:
+        return self.root / "kwok-sparkapps.yaml"
+
+    def prepare(self) -> None:
+        out = self.kubectl("get", "crd", SPARK_APPLICATION_CRD, "-o", "name")
+        if out.returncode != 0:
+            raise StackError(
+                f"the CRD {SPARK_APPLICATION_CRD} is not installed, and kwok exits on a stage "
+                "for an unknown kind: install the Spark Operator's CRDs first (the cluster "
+                "tier applies them from ../shared/k8s-schemas)"
+            )
+        self.stages.write_text(SPARK_STAGES_FILE.read_text("utf-8"), "utf-8")
+
+    def argv(self) -> list[str]:
+        return [
+            self.bin("kwok"),
+            f"--kubeconfig={self.kubeconfig(KWOK)}",
+            f"--config={self.stages}",
+            # A node that never exists: this kwok leaves nodes and pods to the first one.
+            "--manage-single-node=olist-no-node",
+        ]
+
+    def after_start(self) -> None:
+        """Nothing to wait for: kwok has no endpoint, and it is up while it runs."""
+
+    def stop(self) -> None:
+        _Process.stop(self)
+
+    def state(self) -> ServiceState:
+        return _Process.state(self)
+
+
+def start_spark_applications(settings: Settings) -> ServiceState:
+    """Start the Spark Operator's simulation (idempotent); the CRDs must be installed."""
+    service = SparkApplicationsService(settings)
+    service.start()
+    return service.state()
 
 
 # Start order; `down` stops them in reverse.

@@ -99,7 +99,8 @@ def _common(step: Step) -> dict[str, Any]:
         "task_id": step.task_id,
         "doc_md": step.doc,
         "retries": step.retry.retries,
-        "retry_delay": step.retry.delay,
+        # OLIST_AIRFLOW_RETRY_DELAY_SECONDS shortens only the delay (tests), never the count.
+        "retry_delay": config.dag_retry_delay(os.environ) or step.retry.delay,
         "retry_exponential_backoff": step.retry.backoff,
         "max_retry_delay": step.retry.max_delay,
         "execution_timeout": step.timeout,
