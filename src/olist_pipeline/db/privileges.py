@@ -101,6 +101,7 @@ _MARTS_TABLES = (
     "customer_rfm",
     "seller_scorecard",
     "copurchase_pairs",
+    "category_copurchase_pairs",
     "category_affinity",
     "state_popularity",
 )
