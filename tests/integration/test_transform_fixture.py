@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from olist_pipeline.config import Role, Settings
+from olist_pipeline.contracts.tables import LAYER_TABLES
 from olist_pipeline.db import connect
 from olist_pipeline.transform.jobs import run_layers
 from tests.conftest import cloned_database
@@ -21,40 +22,7 @@ from tests.integration.transform_fixture import hid, load_fixture
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 LAYERS = ("staging", "warehouse", "marts")
-TABLES = {
-    "staging": (
-        "customers",
-        "geolocation",
-        "order_items",
-        "order_payments",
-        "order_reviews",
-        "orders",
-        "products",
-        "sellers",
-        "category_translation",
-    ),
-    "warehouse": (
-        "dim_date",
-        "dim_geolocation",
-        "dim_customer",
-        "dim_seller",
-        "dim_product",
-        "fact_order_items",
-        "fact_payments",
-        "fact_reviews",
-        "fact_orders",
-    ),
-    "marts": (
-        "sales_daily",
-        "sales_monthly",
-        "customer_rfm",
-        "seller_scorecard",
-        "copurchase_pairs",
-        "category_copurchase_pairs",
-        "category_affinity",
-        "state_popularity",
-    ),
-}
+TABLES = LAYER_TABLES
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,7 @@ from psycopg import Connection, sql
 
 from olist_pipeline.analytics.rfm import EXCLUDED_STATUSES, FALLBACK_SEGMENT, SEGMENT_RULES
 from olist_pipeline.config import Settings
+from olist_pipeline.contracts.tables import MARTS_TABLES
 from olist_pipeline.transform import incremental
 from olist_pipeline.transform.io import (
     LayerWriter,
@@ -320,7 +321,8 @@ def state_popularity(items: DataFrame) -> DataFrame:
     )
 
 
-WAREHOUSE_TABLES = (
+# The warehouse tables the marts read.
+WAREHOUSE_INPUTS = (
     "fact_order_items",
     "fact_orders",
     "fact_reviews",
@@ -333,7 +335,7 @@ WAREHOUSE_TABLES = (
 def build(spark: SparkSession, settings: Settings) -> tuple[dict[str, DataFrame], Stats]:
     from pyspark.sql import functions as F
 
-    wh = {t: read_table(spark, settings, f"warehouse.{t}").cache() for t in WAREHOUSE_TABLES}
+    wh = {t: read_table(spark, settings, f"warehouse.{t}").cache() for t in WAREHOUSE_INPUTS}
     orders = wh["fact_orders"]
     cust = wh["dim_customer"]
     items = (
@@ -514,14 +516,3 @@ def build_and_publish(
         }
     return stats
 
-
-MARTS_TABLES = (
-    "sales_daily",
-    "sales_monthly",
-    "customer_rfm",
-    "seller_scorecard",
-    "copurchase_pairs",
-    "category_copurchase_pairs",
-    "category_affinity",
-    "state_popularity",
-)
