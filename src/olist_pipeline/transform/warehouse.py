@@ -36,7 +36,6 @@ from psycopg import Connection, sql
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import TABLES
-from olist_pipeline.contracts.tables import WAREHOUSE_FACTS as FACTS
 from olist_pipeline.contracts.tables import WAREHOUSE_TABLES
 from olist_pipeline.db import connect
 from olist_pipeline.logs import get_logger
