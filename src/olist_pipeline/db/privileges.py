@@ -85,6 +85,7 @@ STAGING_CUSTOMERS = Rule(
     "as the other staging tables; the live sales job reads it for the per-state split",
 )
 
+
 def _audit(why: str, **writers: str) -> Rule:
     grants: dict[str, frozenset[str]] = {"olist_reader": READ}
     for role, spec in writers.items():

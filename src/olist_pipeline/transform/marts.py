@@ -515,4 +515,3 @@ def build_and_publish(
             "tables": {t: {k: str(v) for k, v in s.items()} for t, s in stats.items()},
         }
     return stats
-
