@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,18 +52,6 @@ class RunOptions:
     increments: Path | None = None  # day folders (`olist data split`); None = one full load
     days: int | None = None  # with increments: the first N days (None = all)
     live: bool = False  # also run the live sales Structured Streaming job
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    data_dir: Path
-    data_origin: str
-    report_path: Path | None = None
-    produced: dict[str, Any] = field(default_factory=dict)
-    consumed: dict[str, int] = field(default_factory=dict)
-    parity: dict[str, Any] = field(default_factory=dict)
-    batch_tasks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def new_run_id() -> str:
