@@ -287,21 +287,13 @@ def _record_failure(
 ) -> None:
     try:
         with connect(settings, Role.LOADER) as conn:
-            kept = not manifest.write_row(
+            kept = not _write_manifest(
                 conn,
-                table=job.contract.table,
-                batch_id=job.batch_id,
-                status="failed",
-                source_file=job.contract.file_name,
-                source_path=job.path,
-                sha256=job.sha256,
-                size_bytes=job.size,
-                run_id=job.run_id,
-                started_at=started,
-                finished_at=datetime.now(UTC),
+                job,
+                started,
+                "failed",
                 error=message,
                 detail={"error_type": type(exc).__name__},
-                data_interval=job.data_interval,
             )
         if kept:
             log.warning("failure_not_recorded_over_succeeded_batch", batch_id=job.batch_id)
@@ -332,7 +324,18 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
             _attach(conn, job.contract, build, part, batch_id=job.batch_id, drop_old=replacing)
             detail["attach_seconds"] = round(time.monotonic() - t_attach, 3)
             detail["rows_per_second"] = round(counts.source / max(time.monotonic() - t0, 1e-6))
-            _record_success(conn, job, started, part, counts=counts, detail=detail)
+            _write_manifest(
+                conn,
+                job,
+                started,
+                "succeeded",
+                load_path=counts.load_path,
+                partition=part,
+                source_rows=counts.source,
+                loaded_rows=counts.loaded,
+                quarantined_rows=counts.quarantined,
+                detail=detail,
+            )
             t_commit = time.monotonic()
     detail["commit_seconds"] = round(time.monotonic() - t_commit, 3)
     outcome = FileOutcome(
@@ -404,20 +407,15 @@ def _fill(conn: psycopg.Connection[Any], job: _Job, build: str, detail: dict[str
     return _Counts(source_rows, loaded_rows, quarantined, load_path, reasons)
 
 
-def _record_success(
-    conn: psycopg.Connection[Any],
-    job: _Job,
-    started: datetime,
-    part: str,
-    *,
-    counts: _Counts,
-    detail: dict[str, Any],
-) -> None:
-    manifest.write_row(
+def _write_manifest(
+    conn: psycopg.Connection[Any], job: _Job, started: datetime, status: str, **outcome: Any
+) -> bool:
+    """The batch's manifest row, finished now; ``outcome`` holds what the status adds."""
+    return manifest.write_row(
         conn,
         table=job.contract.table,
         batch_id=job.batch_id,
-        status="succeeded",
+        status=status,
         source_file=job.contract.file_name,
         source_path=job.path,
         sha256=job.sha256,
@@ -425,13 +423,8 @@ def _record_success(
         run_id=job.run_id,
         started_at=started,
         finished_at=datetime.now(UTC),
-        load_path=counts.load_path,
-        partition=part,
-        source_rows=counts.source,
-        loaded_rows=counts.loaded,
-        quarantined_rows=counts.quarantined,
-        detail=detail,
         data_interval=job.data_interval,
+        **outcome,
     )
 
 
