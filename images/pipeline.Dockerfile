@@ -10,10 +10,11 @@ ARG PYTHON_BASE_IMAGE=python:3.11.14-slim-bookworm
 
 # ---- JDBC driver: fetched once, verified against Maven Central's checksum ----
 FROM ${PYTHON_BASE_IMAGE} AS jdbc
-# No default here: the version comes from k8s/versions.env (make deploy passes it).
+# No default here: the version is pinned in src/olist_pipeline/local/pom.xml (make deploy
+# passes it), the one place it is written.
 ARG POSTGRES_JDBC_VERSION
 RUN test -n "${POSTGRES_JDBC_VERSION}" \
-    || { echo "pass --build-arg POSTGRES_JDBC_VERSION (see k8s/versions.env)" >&2; exit 1; }
+    || { echo "pass --build-arg POSTGRES_JDBC_VERSION (see src/olist_pipeline/local/pom.xml)" >&2; exit 1; }
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*

@@ -19,6 +19,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=k8s/versions.env
 source k8s/versions.env
+# The JVM jars' pins live in the local stack's pom (written once, there): the image's
+# JDBC driver is the one the local target runs.
+JVM_POM=src/olist_pipeline/local/pom.xml
+pom_pin() { sed -n "s:.*<$1\.version>\([^<]*\)</$1\.version>.*:\1:p" "$JVM_POM"; }
+POSTGRES_JDBC_VERSION="$(pom_pin postgresql.jdbc)"
+[ -n "$POSTGRES_JDBC_VERSION" ] || { echo "error: no postgresql.jdbc.version in $JVM_POM" >&2; exit 2; }
 
 HELM="${HELM:-$ROOT/.local/bin/helm}"
 CLUSTER="${KIND_CLUSTER_NAME}"
@@ -353,6 +359,7 @@ undeploy() {
 status() {
   echo "pinned versions (k8s/versions.env):"
   grep -E '^[A-Z0-9_]+=' k8s/versions.env | sed 's/^/  /'
+  echo "  POSTGRES_JDBC_VERSION=$POSTGRES_JDBC_VERSION (from $JVM_POM)"
   if [ -x "$HELM" ]; then echo "helm CLI: $("$HELM" version --template '{{.Version}}') ($HELM)"; else echo "helm CLI: not built (make helm)"; fi
   if ! cluster_exists; then
     echo "kind cluster $CLUSTER: not running (make deploy)"

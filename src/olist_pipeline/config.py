@@ -121,6 +121,11 @@ class LocalStackSettings:
     def jars_dir(self) -> Path:
         return self.state_dir / "jars"
 
+    @property
+    def stack_jars_dir(self) -> Path:
+        """The folder ``olist stack fetch`` resolves the broker and JDBC jars into."""
+        return self.jars_dir / "lib"
+
 
 @dataclass(frozen=True)
 class ClusterSettings:
@@ -224,6 +229,25 @@ class Settings:
                 env[f"OLIST_PG_{role.value.upper()}_USER"] = creds.user
                 env[f"OLIST_PG_{role.value.upper()}_PASSWORD"] = creds.password
         return {k: v for k, v in env.items() if v is not None}
+
+    def jdbc_jar(self) -> Path:
+        """The PostgreSQL JDBC driver jar Spark loads: ``OLIST_JDBC_JAR`` when set (the
+        images bake it in), else the pinned one in the local stack's jars folder.
+
+        Found here, fetched by the local stack (``olist_pipeline.local.jars``), so a
+        module that only needs the path (a DAG's macro) does not depend on local/.
+        """
+        if self.spark.jdbc_jar is not None:
+            if not self.spark.jdbc_jar.is_file():
+                raise ConfigError(f"OLIST_JDBC_JAR={self.spark.jdbc_jar} does not exist")
+            return self.spark.jdbc_jar
+        found = sorted(self.local.stack_jars_dir.glob("postgresql-*.jar"))
+        if not found:
+            raise ConfigError(
+                f"the PostgreSQL JDBC jar is not in {self.local.stack_jars_dir}; fetch the "
+                "pinned jars with `make jars` (or `olist stack fetch`), or set OLIST_JDBC_JAR"
+            )
+        return found[-1]
 
     def with_database(self, database: str) -> Settings:
         return replace(self, postgres=replace(self.postgres, database=database))

@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.stream import dlq
+from olist_pipeline.stream.progress import StreamProgress, stored_events
 from olist_pipeline.stream.topics import stream_spec
 from tests.integration.stream_support import (
     ConsumerProcess,
@@ -113,6 +114,13 @@ def test_exactly_once_with_duplicates_disorder_and_poison(
         for h, _ in letters
     }
     assert len(coords) == 9  # 8 poison + the fixable one
+    # What the main job waits on and reports: every partition caught up (the sink's
+    # stored offsets at the watermarks), the letters counted, the events stored.
+    with StreamProgress(settings) as progress:
+        caught_up = {p: pos for (t, p), pos in progress.positions().items() if t == topic}
+        assert caught_up == {p: (h, h) for p, h in end_offsets(settings, topic).items()}
+        assert progress.dead_lettered()["orders"] == len(letters)
+    assert stored_events(settings)["orders"] >= len(expected)  # the database may be shared
     classes = sorted(h["x-error-class"] for h, _ in letters)
     assert classes.count("not_json") == 2 and classes.count("oversized") == 2
     assert classes.count("unknown_event_type") == 2 and classes.count("schema_invalid") == 3

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from olist_pipeline.config import Role, Settings
+from olist_pipeline.contracts.tables import LAYER_TABLES
 from olist_pipeline.db import connect
 from olist_pipeline.transform.jobs import run_layers
 from tests.conftest import cloned_database
@@ -21,39 +22,7 @@ from tests.integration.transform_fixture import hid, load_fixture
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 LAYERS = ("staging", "warehouse", "marts")
-TABLES = {
-    "staging": (
-        "customers",
-        "geolocation",
-        "order_items",
-        "order_payments",
-        "order_reviews",
-        "orders",
-        "products",
-        "sellers",
-        "category_translation",
-    ),
-    "warehouse": (
-        "dim_date",
-        "dim_geolocation",
-        "dim_customer",
-        "dim_seller",
-        "dim_product",
-        "fact_order_items",
-        "fact_payments",
-        "fact_reviews",
-        "fact_orders",
-    ),
-    "marts": (
-        "sales_daily",
-        "sales_monthly",
-        "customer_rfm",
-        "seller_scorecard",
-        "copurchase_pairs",
-        "category_affinity",
-        "state_popularity",
-    ),
-}
+TABLES = LAYER_TABLES
 
 
 @pytest.fixture(scope="module")
@@ -312,6 +281,39 @@ def test_rfm_scorecard_and_lift_match_hand_computation(built: Settings) -> None:
         (a, c): (1, 0.166667, 0.25, 0.75),
         (c, a): (1, 0.166667, 0.5, 0.75),
     }
+    # Baskets of known categories: o1 {hb, pg}, o2 {hb} (pC has no category), o3 {pg},
+    # o4 {hb, pg}, o9 {hb} (its order is missing; its item is kept); o5 holds only pC.
+    # N = 5, n(hb) = 4, n(pg) = 3, n(hb, pg) = 2: lift = 2 * 5 / (4 * 3).
+    category_pairs = {
+        (r[0], r[1]): r[2:]
+        for r in q(
+            s,
+            "SELECT product_category, other_category, pair_orders, category_orders,"
+            " other_orders, total_orders, support, confidence, lift"
+            " FROM marts.category_copurchase_pairs",
+        )
+    }
+    assert category_pairs == {
+        ("health_beauty", "pc_gamer"): (2, 4, 3, 5, 0.4, 0.5, 0.833333),
+        ("pc_gamer", "health_beauty"): (2, 3, 4, 5, 0.4, 0.666667, 0.833333),
+    }
+
+
+def test_report_ranks_only_pairs_above_the_minimum_support(built: Settings) -> None:
+    from olist_pipeline.analytics.report import MIN_PAIR_ORDERS, top_pairs
+
+    a, b = sorted([hid("pA"), hid("pB")])
+    c, d = sorted([hid("pA"), hid("pC")])
+    with connect(built, Role.READER) as conn:
+        # Each pair once; (pA, pC) is held by one order only and falls below a floor of 2.
+        assert top_pairs(conn, "product", min_orders=1) == [(a, b, 1.0, 2), (c, d, 0.75, 1)]
+        assert top_pairs(conn, "product", min_orders=2) == [(a, b, 1.0, 2)]
+        assert top_pairs(conn, "category", min_orders=2) == [
+            ("health_beauty", "pc_gamer", 0.833333, 2)
+        ]
+        # Two orders are below the stated floor: the report ranks and charts nothing here.
+        assert MIN_PAIR_ORDERS > 2
+        assert top_pairs(conn, "product") == top_pairs(conn, "category") == []
 
 
 def _checksums(settings: Settings) -> dict[str, tuple[int, str]]:

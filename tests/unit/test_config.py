@@ -131,3 +131,20 @@ def test_spark_connect_is_the_local_default_and_never_on_the_cluster() -> None:
     assert kind.spark.remote is None
     with pytest.raises(ConfigError, match="OLIST_SPARK_CONNECT='maybe' is not a boolean"):
         load_settings({"OLIST_SPARK_CONNECT": "maybe"})
+
+
+def test_jdbc_jar_is_found_in_the_stack_jars_folder_or_named_by_the_variable(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings({"OLIST_STATE_DIR": str(tmp_path)})
+    with pytest.raises(ConfigError, match="make jars"):
+        settings.jdbc_jar()
+    lib = settings.local.stack_jars_dir
+    lib.mkdir(parents=True)
+    (lib / "postgresql-42.7.8.jar").write_bytes(b"")
+    assert settings.jdbc_jar() == lib / "postgresql-42.7.8.jar"
+    named = tmp_path / "driver.jar"
+    with pytest.raises(ConfigError, match="OLIST_JDBC_JAR"):
+        load_settings({"OLIST_JDBC_JAR": str(named)}).jdbc_jar()
+    named.write_bytes(b"")
+    assert load_settings({"OLIST_JDBC_JAR": str(named)}).jdbc_jar() == named

@@ -41,3 +41,15 @@ def test_header_matches_the_real_file(contract, realdata: Path) -> None:  # type
     # The geolocation copy in shared/ is a derived, re-written file (see MANIFEST.md).
     with (realdata / contract.file_name).open(encoding="utf-8-sig", newline="") as f:
         assert tuple(next(csv.reader(f))) == contract.header
+
+
+def test_every_built_table_is_declared_once_checked_and_granted() -> None:
+    from olist_pipeline.contracts.tables import LAYER_TABLES, MARTS_TABLES, STAGING_TABLES
+    from olist_pipeline.db.privileges import MATRIX
+    from olist_pipeline.quality.warehouse_checks import MARTS
+
+    assert STAGING_TABLES == TABLES
+    for layer, tables in LAYER_TABLES.items():
+        assert len(set(tables)) == len(tables), layer
+        assert {f"{layer}.{t}" for t in tables} <= set(MATRIX), layer
+    assert set(MARTS) == set(MARTS_TABLES)

@@ -57,3 +57,25 @@ def test_setup_and_the_images_install_from_the_lock() -> None:
     for image in ("pipeline", "airflow"):
         text = (ROOT / "images" / f"{image}.Dockerfile").read_text("utf-8")
         assert "requirements.lock" in text and re.search(r"-c \S*requirements\.lock", text), image
+
+
+def test_the_jdbc_driver_version_is_written_once() -> None:
+    # The local stack's pom pins it; the image build takes it from there (k8s/platform.sh).
+    pom = (ROOT / "src" / "olist_pipeline" / "local" / "pom.xml").read_text("utf-8")
+    (version,) = re.findall(r"<postgresql\.jdbc\.version>([^<]+)<", pom)
+    written = [
+        str(p.relative_to(ROOT))
+        for p in (
+            ROOT / "k8s" / "versions.env",
+            ROOT / "k8s" / "platform.sh",
+            ROOT / "images" / "pipeline.Dockerfile",
+            ROOT / "src" / "olist_pipeline" / "local" / "connect-pom.xml",
+            ROOT / "src" / "olist_pipeline" / "local" / "jars.py",
+            ROOT / "pyproject.toml",
+        )
+        if version in p.read_text("utf-8")
+    ]
+    assert not written, f"the JDBC driver version {version} is written again in {written}"
+    platform = (ROOT / "k8s" / "platform.sh").read_text("utf-8")
+    assert 'POSTGRES_JDBC_VERSION="$(pom_pin postgresql.jdbc)"' in platform
+    assert '--build-arg POSTGRES_JDBC_VERSION="$POSTGRES_JDBC_VERSION"' in platform

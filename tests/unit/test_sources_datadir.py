@@ -30,3 +30,30 @@ def test_without_a_folder_generated_data_is_made_once(tmp_path: Path) -> None:
     assert (first / CONTRACTS[0].file_name).stat().st_mtime_ns == stamp
     # An explicit folder wins over generated data.
     assert source_dir(settings, first) == first.resolve()
+
+
+def test_a_run_folder_fills_what_a_real_folder_lacks_from_generated_data(tmp_path: Path) -> None:
+    from olist_pipeline.sources.datadir import DataDirError, ensure_generated, run_folder
+
+    settings = load_settings({"OLIST_STATE_DIR": str(tmp_path / "state")})
+    with pytest.raises(DataDirError, match="not a folder"):
+        run_folder(settings, tmp_path / "nope", scale=0.005, seed=3)
+    real = tmp_path / "real"
+    real.mkdir()
+    with pytest.raises(DataDirError, match="holds none of the 9"):
+        run_folder(settings, real, scale=0.005, seed=3)
+    orders = next(c for c in CONTRACTS if c.table == "orders")
+    (real / orders.file_name).write_text("mine")
+    folder, origin = run_folder(settings, real, scale=0.005, seed=3)
+    generated = ensure_generated(settings, 0.005, 3)
+    assert (folder / orders.file_name).resolve() == (real / orders.file_name).resolve()
+    for c in CONTRACTS:
+        if c is not orders:
+            assert (folder / c.file_name).resolve() == (generated / c.file_name).resolve()
+    head, _, filled = origin.partition("; generated: ")
+    assert head == f"real files in {real.resolve()}"
+    assert filled.split(", ") == [c.table for c in CONTRACTS if c is not orders]
+    assert run_folder(settings, None, scale=0.005, seed=3) == (
+        generated,
+        "generated (scale 0.005, seed 3)",
+    )

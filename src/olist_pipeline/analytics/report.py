@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from olist_pipeline.analytics.figures import Headline, headline
 from olist_pipeline.config import Role, Settings
@@ -46,6 +47,7 @@ CHART_KEYS = (
     "rfm_segments",
     "seller_scorecard",
     "copurchase_pairs",
+    "category_copurchase_pairs",
 )
 
 
@@ -210,21 +212,51 @@ def _seller_scorecard(conn: psycopg.Connection[Any], ax: Any) -> bool:
     return False
 
 
-def _copurchase_pairs(conn: psycopg.Connection[Any], ax: Any) -> bool:
-    rows = conn.execute(
-        # Pairs seen in one order only have huge, meaningless lifts; rank by how
-        # often the pair occurs, then by lift.
-        "SELECT product_id, other_product_id, lift, pair_orders FROM marts.copurchase_pairs"
-        " WHERE product_id < other_product_id ORDER BY pair_orders DESC, lift DESC LIMIT 10"
-    ).fetchall()
-    if not rows:
-        _empty(ax, "no product was bought together with another in this data set")
-        return True
-    labels = [f"{r[0][:6]}+{r[1][:6]} ({r[3]})" for r in rows]
-    ax.barh(labels[::-1], [r[2] for r in rows][::-1], color="#bcbd22")
-    ax.set_xlabel("lift (bars labelled with the number of orders holding the pair)")
-    ax.set_title("Top co-purchase pairs")
-    return False
+# A co-purchase pair is ranked and charted only when at least this many orders hold it.
+# Below it the measures are noise: two products bought once, together, have a lift of N
+# (about 10,000 on the Olist data), and one order more or less moves a pair of 5 orders
+# by a fifth. The marts keep every pair; readers apply the floor (transform/README.md).
+MIN_PAIR_ORDERS = 5
+
+# level -> (mart, its two key columns, how a key is shown on the chart)
+PAIR_LEVELS: dict[str, tuple[str, str, str, Callable[[str], str]]] = {
+    "product": ("copurchase_pairs", "product_id", "other_product_id", lambda k: k[:6]),
+    "category": (
+        "category_copurchase_pairs", "product_category", "other_category", lambda k: k[:24],
+    ),
+}  # fmt: skip
+
+
+def top_pairs(
+    conn: psycopg.Connection[Any], level: str, *, min_orders: int = MIN_PAIR_ORDERS, limit: int = 10
+) -> list[tuple[str, str, float, int]]:
+    """(key, other key, lift, pair orders) of the pairs held by at least ``min_orders``
+    orders, each pair once, by lift then orders."""
+    table, key, other, _ = PAIR_LEVELS[level]
+    query = sql.SQL(
+        "SELECT {key}, {other}, lift, pair_orders FROM {table}"
+        " WHERE {key} < {other} AND pair_orders >= %s"
+        " ORDER BY lift DESC, pair_orders DESC, {key}, {other} LIMIT %s"
+    ).format(
+        key=sql.Identifier(key), other=sql.Identifier(other), table=sql.Identifier("marts", table)
+    )
+    return [tuple(r) for r in conn.execute(query, (min_orders, limit)).fetchall()]
+
+
+def _pair_chart(level: str) -> Callable[[psycopg.Connection[Any], Any], bool]:
+    def render(conn: psycopg.Connection[Any], ax: Any) -> bool:
+        rows = top_pairs(conn, level)
+        if not rows:
+            _empty(ax, f"no {level} pair bought together in {MIN_PAIR_ORDERS}+ orders")
+            return True
+        show = PAIR_LEVELS[level][3]
+        labels = [f"{show(r[0])}+{show(r[1])} ({r[3]})" for r in rows]
+        ax.barh(labels[::-1], [r[2] for r in rows][::-1], color="#bcbd22")
+        ax.set_xlabel("lift (bars labelled with the number of orders holding the pair)")
+        ax.set_title(f"Top {level} co-purchase pairs ({MIN_PAIR_ORDERS}+ orders)")
+        return False
+
+    return render
 
 
 _RENDERERS: dict[str, tuple[str, Callable[[psycopg.Connection[Any], Any], bool]]] = {
@@ -235,7 +267,8 @@ _RENDERERS: dict[str, tuple[str, Callable[[psycopg.Connection[Any], Any], bool]]
     "delivery_lateness": ("Delivery lateness", _delivery_lateness),
     "rfm_segments": ("RFM segments", _rfm_segments),
     "seller_scorecard": ("Seller scorecard", _seller_scorecard),
-    "copurchase_pairs": ("Top co-purchase pairs", _copurchase_pairs),
+    "copurchase_pairs": ("Top co-purchase pairs", _pair_chart("product")),
+    "category_copurchase_pairs": ("Top category co-purchase pairs", _pair_chart("category")),
 }
 
 

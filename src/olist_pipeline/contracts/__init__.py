@@ -1,1 +1,1 @@
-"""Contracts: source-file contracts and (later) event JSON Schemas."""
+"""Contracts: source-file contracts, event JSON Schemas, and the tables of each built layer."""

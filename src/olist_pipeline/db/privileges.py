@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from olist_pipeline.contracts.sources import TABLES
+from olist_pipeline.contracts.sources import TABLES as SOURCE_TABLES
+from olist_pipeline.contracts.tables import MARTS_TABLES, STAGING_TABLES, WAREHOUSE_TABLES
 
 PRIVILEGES: tuple[str, ...] = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 SCHEMAS: tuple[str, ...] = ("raw", "staging", "warehouse", "marts", "audit")
@@ -84,27 +85,6 @@ STAGING_CUSTOMERS = Rule(
     "as the other staging tables; the live sales job reads it for the per-state split",
 )
 
-_WAREHOUSE_TABLES = (
-    "dim_date",
-    "dim_geolocation",
-    "dim_customer",
-    "dim_seller",
-    "dim_product",
-    "fact_order_items",
-    "fact_payments",
-    "fact_reviews",
-    "fact_orders",
-)
-_MARTS_TABLES = (
-    "sales_daily",
-    "sales_monthly",
-    "customer_rfm",
-    "seller_scorecard",
-    "copurchase_pairs",
-    "category_affinity",
-    "state_popularity",
-)
-
 
 def _audit(why: str, **writers: str) -> Rule:
     grants: dict[str, frozenset[str]] = {"olist_reader": READ}
@@ -114,13 +94,13 @@ def _audit(why: str, **writers: str) -> Rule:
 
 
 MATRIX: Mapping[str, Rule] = {
-    **{f"raw.{t}": RAW for t in TABLES},
-    **{f"staging.{t}": BUILT for t in TABLES if t != "customers"},
+    **{f"raw.{t}": RAW for t in SOURCE_TABLES},
+    **{f"staging.{t}": BUILT for t in STAGING_TABLES if t != "customers"},
     "staging.customers": STAGING_CUSTOMERS,
     "staging.order_events": STREAM_EVENTS,
     "staging.payment_events": STREAM_EVENTS,
-    **{f"warehouse.{t}": BUILT for t in _WAREHOUSE_TABLES},
-    **{f"marts.{t}": BUILT for t in _MARTS_TABLES},
+    **{f"warehouse.{t}": BUILT for t in WAREHOUSE_TABLES},
+    **{f"marts.{t}": BUILT for t in MARTS_TABLES},
     **{
         f"marts.{t}": LIVE_STATE
         for t in ("live_sales_minute", "live_sales_state_minute", "live_order_state")

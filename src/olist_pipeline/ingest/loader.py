@@ -8,7 +8,7 @@ How one file is loaded (one transaction, as the loader role):
 2. An advisory lock on (table, batch) serialises concurrent loads of the same
    batch; a batch that already succeeded with the same bytes is skipped (a
    re-run is a no-op) unless ``replace`` asks for a clean replace.
-3. **Fast path**: a fresh table is created and the file's original bytes are
+3. **Fast path** (:mod:`.copy_in`): a fresh table is created and the file's original bytes are
    streamed into ``COPY ... (FORMAT csv, HEADER, FREEZE)``; ``_row_number``
    comes from a column default (a sequence, in file order). The table is new
    in this transaction, so with ``wal_level=minimal`` the COPY writes no WAL,
@@ -18,7 +18,7 @@ How one file is loaded (one transaction, as the loader role):
    :class:`~.scan.CsvShapeScanner` checks the same bytes on the way (quote
    shape, NUL, end marker, record count), so PostgreSQL's CSV parser and our
    reader are known to agree on every value.
-4. **Per-record path** (only when the server or the scanner rejected the
+4. **Per-record path** (:mod:`.copy_in`, only when the server or the scanner rejected the
    file): the savepoint of step 3 is rolled back and the reader parses every
    record; good ones are COPYed (``write_row``, never INSERT) with their
    record number, bad ones go to ``audit.quarantine`` with the reason code,
@@ -55,14 +55,13 @@ from olist_pipeline.errors import (
     OlistError,
     UsageError,
 )
-from olist_pipeline.ingest import manifest
-from olist_pipeline.ingest.scan import CsvShapeScanner
+from olist_pipeline.ingest import copy_in, manifest
+from olist_pipeline.ingest.copy_in import one_line
 from olist_pipeline.logs import get_logger, log_context
 from olist_pipeline.sources.reader import iter_parsed
 
 log = get_logger(__name__)
 
-CHUNK_SIZE = 1 << 20
 LOADED, SKIPPED, FAILED = "loaded", "skipped", "failed"
 
 
@@ -72,10 +71,6 @@ class BatchConflictError(UsageError):
 
 class ReconciliationError(OlistError):
     """Source records != loaded + quarantined: never committed."""
-
-
-class _NotSimple(Exception):
-    """The fast path cannot be trusted for this file; load it record by record."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +235,7 @@ def load_file(
                 outcome = _load(settings, job)
         except (OlistError, psycopg.Error, OSError) as exc:
             bid = bid or f"{contract.table}-missing"
-            message = _one_line(exc)
+            message = one_line(exc)
             code = exc.exit_code if isinstance(exc, OlistError) else EXIT_FAILURE
             seconds = time.monotonic() - t0
             log.error("batch_failed", batch_id=bid, error=message, seconds=round(seconds, 3))
@@ -261,11 +256,6 @@ def load_file(
                 failure_code=code,
             )
         return outcome
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
 
 
 def _check_header(path: Path, contract: SourceContract) -> None:
@@ -297,35 +287,25 @@ def _record_failure(
 ) -> None:
     try:
         with connect(settings, Role.LOADER) as conn:
-            kept = not manifest.write_row(
+            kept = not _write_manifest(
                 conn,
-                table=job.contract.table,
-                batch_id=job.batch_id,
-                status="failed",
-                source_file=job.contract.file_name,
-                source_path=job.path,
-                sha256=job.sha256,
-                size_bytes=job.size,
-                run_id=job.run_id,
-                started_at=started,
-                finished_at=datetime.now(UTC),
+                job,
+                started,
+                "failed",
                 error=message,
                 detail={"error_type": type(exc).__name__},
-                data_interval=job.data_interval,
             )
         if kept:
             log.warning("failure_not_recorded_over_succeeded_batch", batch_id=job.batch_id)
     except psycopg.Error as db_exc:
-        log.error("manifest_write_failed", batch_id=job.batch_id, error=_one_line(db_exc))
+        log.error("manifest_write_failed", batch_id=job.batch_id, error=one_line(db_exc))
 
 
 def _load(settings: Settings, job: _Job) -> FileOutcome:
-    contract, path, batch_id, run_id = job.contract, job.path, job.batch_id, job.run_id
-    sha, size = job.sha256, job.size
+    """Load one file as its batch, in one transaction (the steps of the module docstring)."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    table = contract.table
-    part = manifest.partition_name(table, batch_id)
+    part = manifest.partition_name(job.contract.table, job.batch_id)
     build = f"{part}_load"
     detail: dict[str, Any] = {}
     # UTF8 whatever PGCLIENTENCODING says: the file's bytes go to COPY untouched.
@@ -334,220 +314,137 @@ def _load(settings: Settings, job: _Job) -> FileOutcome:
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(GROUP_ROLES[Role.LOADER])))
         conn.commit()
         with conn.transaction():
-            existing = manifest.lock_batch(conn, table, batch_id)
-            if existing is not None and existing.status == "succeeded":
-                if existing.sha256 != sha and not job.replace:
-                    raise BatchConflictError(
-                        f"batch {batch_id!r} of raw.{table} already holds a different file "
-                        f"(sha256 {existing.sha256}, this one {sha}); name a new batch with "
-                        "--batch-id, or pass --replace to replace that batch"
-                    )
-                if not job.replace:
-                    log.info("batch_skipped", reason="already loaded with the same sha256")
-                    return FileOutcome(
-                        table,
-                        path,
-                        SKIPPED,
-                        batch_id=batch_id,
-                        sha256=sha,
-                        size_bytes=size,
-                        source_rows=existing.source_rows,
-                        loaded_rows=existing.loaded_rows,
-                        quarantined_rows=existing.quarantined_rows,
-                        load_path=existing.load_path,
-                        seconds=time.monotonic() - t0,
-                    )
-            source_rows, loaded_rows, bad, load_path = _load_rows(conn, job, build, detail)
-            conn.execute(
-                "DELETE FROM audit.quarantine WHERE table_name = %s AND batch_id = %s",
-                (table, batch_id),
-            )
-            quarantined = _quarantine(conn, bad)
-            if source_rows != loaded_rows + quarantined:
-                raise ReconciliationError(
-                    f"{path}: {source_rows} source records but {loaded_rows} loaded + "
-                    f"{quarantined} quarantined; nothing was committed (this is a bug)"
-                )
-            replacing = existing is not None and existing.status == "succeeded"
+            existing = manifest.lock_batch(conn, job.contract.table, job.batch_id)
+            done = existing if existing is not None and existing.status == "succeeded" else None
+            replacing = done is not None
+            if done is not None and not job.replace:
+                return _skipped(job, done, t0)
+            counts = _fill(conn, job, build, detail)
             t_attach = time.monotonic()
-            _attach(conn, contract, build, part, batch_id=batch_id, drop_old=replacing)
+            _attach(conn, job.contract, build, part, batch_id=job.batch_id, drop_old=replacing)
             detail["attach_seconds"] = round(time.monotonic() - t_attach, 3)
-            finished = datetime.now(UTC)
-            detail["rows_per_second"] = round(source_rows / max(time.monotonic() - t0, 1e-6))
-            manifest.write_row(
+            detail["rows_per_second"] = round(counts.source / max(time.monotonic() - t0, 1e-6))
+            _write_manifest(
                 conn,
-                table=table,
-                batch_id=batch_id,
-                status="succeeded",
-                source_file=contract.file_name,
-                source_path=path,
-                sha256=sha,
-                size_bytes=size,
-                run_id=run_id,
-                started_at=started,
-                finished_at=finished,
-                load_path=load_path,
+                job,
+                started,
+                "succeeded",
+                load_path=counts.load_path,
                 partition=part,
-                source_rows=source_rows,
-                loaded_rows=loaded_rows,
-                quarantined_rows=quarantined,
+                source_rows=counts.source,
+                loaded_rows=counts.loaded,
+                quarantined_rows=counts.quarantined,
                 detail=detail,
-                data_interval=job.data_interval,
             )
             t_commit = time.monotonic()
-    seconds = time.monotonic() - t0
     detail["commit_seconds"] = round(time.monotonic() - t_commit, 3)
+    outcome = FileOutcome(
+        job.contract.table,
+        job.path,
+        LOADED,
+        batch_id=job.batch_id,
+        sha256=job.sha256,
+        size_bytes=job.size,
+        source_rows=counts.source,
+        loaded_rows=counts.loaded,
+        quarantined_rows=counts.quarantined,
+        load_path=counts.load_path,
+        seconds=time.monotonic() - t0,
+        detail=detail,
+    )
+    _log_loaded(outcome, part, counts, replacing)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Counts:
+    source: int
+    loaded: int
+    quarantined: int
+    load_path: str  # "copy" (fast path) or "records"
+    reasons: tuple[str, ...] = ()  # quarantine reason codes
+
+
+def _skipped(job: _Job, existing: manifest.ManifestRow, t0: float) -> FileOutcome:
+    """The batch already succeeded: a no-op with the same bytes, a conflict with others."""
+    table, batch_id, sha = job.contract.table, job.batch_id, job.sha256
+    if existing.sha256 != sha:
+        raise BatchConflictError(
+            f"batch {batch_id!r} of raw.{table} already holds a different file "
+            f"(sha256 {existing.sha256}, this one {sha}); name a new batch with "
+            "--batch-id, or pass --replace to replace that batch"
+        )
+    log.info("batch_skipped", reason="already loaded with the same sha256")
+    return FileOutcome(
+        table,
+        job.path,
+        SKIPPED,
+        batch_id=batch_id,
+        sha256=sha,
+        size_bytes=job.size,
+        source_rows=existing.source_rows,
+        loaded_rows=existing.loaded_rows,
+        quarantined_rows=existing.quarantined_rows,
+        load_path=existing.load_path,
+        seconds=time.monotonic() - t0,
+    )
+
+
+def _fill(conn: psycopg.Connection[Any], job: _Job, build: str, detail: dict[str, Any]) -> _Counts:
+    """The build table filled, the batch's quarantine replaced, and the two reconciled."""
+    table, batch_id = job.contract.table, job.batch_id
+    source_rows, loaded_rows, bad, load_path = copy_in.load_rows(conn, job, build, detail)
+    conn.execute(
+        "DELETE FROM audit.quarantine WHERE table_name = %s AND batch_id = %s", (table, batch_id)
+    )
+    quarantined = _quarantine(conn, bad)
+    if source_rows != loaded_rows + quarantined:
+        raise ReconciliationError(
+            f"{job.path}: {source_rows} source records but {loaded_rows} loaded + "
+            f"{quarantined} quarantined; nothing was committed (this is a bug)"
+        )
+    reasons = tuple(sorted({row[5] for row in bad}))
+    return _Counts(source_rows, loaded_rows, quarantined, load_path, reasons)
+
+
+def _write_manifest(
+    conn: psycopg.Connection[Any], job: _Job, started: datetime, status: str, **outcome: Any
+) -> bool:
+    """The batch's manifest row, finished now; ``outcome`` holds what the status adds."""
+    return manifest.write_row(
+        conn,
+        table=job.contract.table,
+        batch_id=job.batch_id,
+        status=status,
+        source_file=job.contract.file_name,
+        source_path=job.path,
+        sha256=job.sha256,
+        size_bytes=job.size,
+        run_id=job.run_id,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        data_interval=job.data_interval,
+        **outcome,
+    )
+
+
+def _log_loaded(outcome: FileOutcome, part: str, counts: _Counts, replaced: bool) -> None:
     log.info(
         "batch_loaded",
         partition=f"raw.{part}",
-        load_path=load_path,
-        source_rows=source_rows,
-        loaded_rows=loaded_rows,
-        quarantined_rows=quarantined,
+        load_path=counts.load_path,
+        source_rows=counts.source,
+        loaded_rows=counts.loaded,
+        quarantined_rows=counts.quarantined,
         reconciled=True,
-        seconds=round(seconds, 3),
-        timings=detail,
-        replaced=replacing,
+        seconds=round(outcome.seconds, 3),
+        timings=outcome.detail,
+        replaced=replaced,
     )
-    if quarantined:
+    if counts.quarantined:
         log.warning(
-            "rows_quarantined",
-            quarantined_rows=quarantined,
-            reasons=sorted({row[5] for row in bad}),
+            "rows_quarantined", quarantined_rows=counts.quarantined, reasons=list(counts.reasons)
         )
-    return FileOutcome(
-        table,
-        path,
-        LOADED,
-        batch_id=batch_id,
-        sha256=sha,
-        size_bytes=size,
-        source_rows=source_rows,
-        loaded_rows=loaded_rows,
-        quarantined_rows=quarantined,
-        load_path=load_path,
-        seconds=seconds,
-        detail=detail,
-    )
-
-
-def _load_rows(
-    conn: psycopg.Connection[Any], job: _Job, build: str, detail: dict[str, Any]
-) -> tuple[int, int, list[tuple[Any, ...]], str]:
-    """Fill the build table: fast path first, per-record path if it is rejected.
-
-    Returns (source records, loaded rows, quarantine rows, load path).
-    """
-    if job.fast_path:
-        t_copy = time.monotonic()
-        try:
-            # A savepoint: a rejected attempt leaves neither table nor rows.
-            with conn.transaction():
-                loaded = _copy_fast(conn, job.contract, job.path, build, job.batch_id)
-            detail["copy_seconds"] = round(time.monotonic() - t_copy, 3)
-            return loaded, loaded, [], "copy"
-        except (_NotSimple, psycopg.errors.DataError) as exc:
-            detail["fast_path_rejected"] = _one_line(exc)[:500]
-            detail["rejected_after_seconds"] = round(time.monotonic() - t_copy, 3)
-            log.info("fast_path_rejected", reason=detail["fast_path_rejected"])
-    t_rec = time.monotonic()
-    with conn.transaction():
-        source_rows, loaded_rows, bad = _copy_records(conn, job, build)
-    detail["records_seconds"] = round(time.monotonic() - t_rec, 3)
-    return source_rows, loaded_rows, bad, "records"
-
-
-def _create_build_table(
-    conn: psycopg.Connection[Any], contract: SourceContract, build: str, row_sequence: bool
-) -> None:
-    """A fresh, unattached table with the source columns and ``_row_number``.
-
-    The other lineage columns are added after the COPY (see :func:`_attach`).
-    """
-    row_default: sql.Composable = sql.SQL("")
-    if row_sequence:
-        seq = sql.Identifier("raw", f"{build}_rows")
-        # Cached: values come from backend memory, not one sequence update per row.
-        conn.execute(sql.SQL("CREATE SEQUENCE {} CACHE 10000").format(seq))
-        row_default = sql.SQL(" DEFAULT nextval({})").format(sql.Literal(f"raw.{build}_rows"))
-    conn.execute(
-        sql.SQL("CREATE TABLE {build} ({cols}, _row_number bigint NOT NULL{row_default})").format(
-            build=sql.Identifier("raw", build),
-            cols=sql.SQL(", ").join(
-                sql.SQL("{} text").format(sql.Identifier(c)) for c in contract.header
-            ),
-            row_default=row_default,
-        )
-    )
-
-
-def _copy_fast(
-    conn: psycopg.Connection[Any],
-    contract: SourceContract,
-    path: Path,
-    build: str,
-    batch_id: str,
-) -> int:
-    """Stream the original bytes into COPY FORMAT csv; the number of records loaded."""
-    _create_build_table(conn, contract, build, row_sequence=True)
-    scanner = CsvShapeScanner()
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true, FREEZE true)").format(
-        sql.Identifier("raw", build),
-        sql.SQL(", ").join(map(sql.Identifier, contract.header)),
-    )
-    with conn.cursor() as cur, path.open("rb", buffering=0) as f:
-        with cur.copy(stmt) as cp:
-            while chunk := f.read(CHUNK_SIZE):
-                # Sent first: the server parses this chunk while we scan it.
-                cp.write(memoryview(chunk))
-                if not scanner.feed(chunk):
-                    raise _NotSimple(scanner.failed)
-            verdict = scanner.finish()
-            if not verdict.ok:
-                raise _NotSimple(verdict.reason)
-        loaded = cur.rowcount
-    if loaded != verdict.records:
-        raise _NotSimple(f"record count: the scanner saw {verdict.records}, COPY loaded {loaded}")
-    return loaded
-
-
-def _copy_records(
-    conn: psycopg.Connection[Any], job: _Job, build: str
-) -> tuple[int, int, list[tuple[Any, ...]]]:
-    """Record by record through the reader: (source records, loaded, quarantine rows)."""
-    contract, batch_id, run_id = job.contract, job.batch_id, job.run_id
-    _create_build_table(conn, contract, build, row_sequence=False)
-    stmt = sql.SQL("COPY {} ({}, _row_number) FROM STDIN (FREEZE true)").format(
-        sql.Identifier("raw", build),
-        sql.SQL(", ").join(map(sql.Identifier, contract.header)),
-    )
-    bad: list[tuple[Any, ...]] = []
-    source_rows = 0
-    table, file_name = contract.table, contract.file_name
-    with conn.cursor() as cur:
-        with cur.copy(stmt) as cp:
-            write = cp.write_row
-            for row_number, line_number, raw, values, error in iter_parsed(job.path, contract):
-                source_rows += 1
-                if values is not None:
-                    write((*values, row_number))
-                    continue
-                code, _, message = (error or "unknown: no reason given").partition(": ")
-                bad.append(
-                    (
-                        table,
-                        batch_id,
-                        file_name,
-                        row_number,
-                        line_number,
-                        code,
-                        message or code,
-                        raw.replace("\x00", "\\x00"),
-                        run_id,
-                    )
-                )
-        loaded = cur.rowcount
-    return source_rows, loaded, bad
 
 
 _QUARANTINE_COLUMNS = (

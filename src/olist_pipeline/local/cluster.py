@@ -34,13 +34,14 @@ from pathlib import Path
 
 from olist_pipeline.config import Settings
 from olist_pipeline.local.prereqs import PrerequisiteError
-from olist_pipeline.local.stack import (
+from olist_pipeline.local.service import (
     ServiceState,
     StackError,
-    _pid_alive,
-    _require_free,
-    _wait_for,
+    port_in_use,
 )
+from olist_pipeline.local.service import pid_alive as _pid_alive
+from olist_pipeline.local.service import require_free as _require_free
+from olist_pipeline.local.service import wait_for as _wait_for
 
 CONTEXT = "olist-local"
 NODE_NAME = "olist-node"
@@ -371,8 +372,6 @@ class _Process:
 
 
 def _port_free(port: int) -> bool:
-    from olist_pipeline.local.stack import port_in_use
-
     return not port_in_use(port)
 
 

@@ -37,6 +37,8 @@ def pinned_versions() -> dict[str, str]:
 
 
 def lib_dir(settings: Settings, jar_set: str = "stack") -> Path:
+    if jar_set == "stack":
+        return settings.local.stack_jars_dir  # where Settings.jdbc_jar looks
     return settings.local.jars_dir / SETS[jar_set][1]
 
 
@@ -85,15 +87,10 @@ def ensure(settings: Settings, jar_set: str = "stack") -> Path:
 
 
 def jdbc_jar(settings: Settings) -> Path:
-    """The PostgreSQL JDBC driver jar (OLIST_JDBC_JAR wins when set)."""
-    if settings.spark.jdbc_jar is not None:
-        if not settings.spark.jdbc_jar.is_file():
-            raise PrerequisiteError(f"OLIST_JDBC_JAR={settings.spark.jdbc_jar} does not exist")
-        return settings.spark.jdbc_jar
-    found = sorted(ensure(settings).glob("postgresql-*.jar"))
-    if not found:
-        raise PrerequisiteError("the PostgreSQL JDBC jar is missing after resolving jars")
-    return found[-1]
+    """The PostgreSQL JDBC driver jar, resolved first if missing (OLIST_JDBC_JAR wins when set)."""
+    if settings.spark.jdbc_jar is None:
+        ensure(settings)
+    return settings.jdbc_jar()
 
 
 # ---- Spark's Kafka source (live sales job) --------------------------------

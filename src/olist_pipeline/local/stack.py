@@ -42,16 +42,11 @@ from olist_pipeline.logs import get_logger
 log = get_logger(__name__)
 
 # StackError and ServiceState are part of this module's face (LocalStack raises and
-# returns them). The names local.cluster still takes from here, some under their old
-# private spelling, stay until that module (changed elsewhere now) imports them from
-# local.service.
+# returns them); they live in local.service, below every service module.
 __all__ = [
     "GROUPS", "ON_DEMAND", "SERVICES", "KafkaService", "LocalStack", "PostgresService",
     "ServiceState", "StackError", "port_in_use",
 ]  # fmt: skip
-_pid_alive = pid_alive
-_require_free = require_free
-_wait_for = wait_for
 
 
 def _kafka_cluster_id() -> str:

@@ -19,16 +19,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from olist_pipeline.config import Role, Settings
-from olist_pipeline.contracts.sources import CONTRACTS
-from olist_pipeline.db import connect
+from olist_pipeline.config import Settings
 from olist_pipeline.errors import EXIT_GATE_FAILED, OlistError, UsageError
 from olist_pipeline.logs import get_logger
 from olist_pipeline.mainjob.steps import StepHandle, StepTracker
@@ -41,10 +39,6 @@ DEFAULT_SEED = 42
 
 class GateFailed(OlistError):
     exit_code = EXIT_GATE_FAILED
-
-
-class DataDirError(UsageError):
-    pass
 
 
 @dataclass
@@ -60,18 +54,6 @@ class RunOptions:
     live: bool = False  # also run the live sales Structured Streaming job
 
 
-@dataclass
-class RunOutcome:
-    run_id: str
-    data_dir: Path
-    data_origin: str
-    report_path: Path | None = None
-    produced: dict[str, Any] = field(default_factory=dict)
-    consumed: dict[str, int] = field(default_factory=dict)
-    parity: dict[str, Any] = field(default_factory=dict)
-    batch_tasks: list[dict[str, Any]] = field(default_factory=list)
-
-
 def new_run_id() -> str:
     return "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -79,58 +61,16 @@ def new_run_id() -> str:
 # ---- data -------------------------------------------------------------------
 
 
-def _generated_dir(settings: Settings, scale: float, seed: int) -> Path:
-    return settings.local.state_dir / "data" / f"generated-scale{scale:g}-seed{seed}"
-
-
 def prepare_data(settings: Settings, opts: RunOptions) -> tuple[Path, str]:
     """The folder the run reads, and where it came from (for the summary)."""
-    from olist_pipeline.sources.generator import generate
+    from olist_pipeline.sources.datadir import run_folder
 
-    if opts.data_dir is None:
-        out = _generated_dir(settings, opts.scale, opts.seed)
-        marker = out / ".complete"
-        if not marker.exists():
-            generate(out, scale=opts.scale, seed=opts.seed)
-            marker.write_text("ok\n")
-        return out, f"generated (scale {opts.scale:g}, seed {opts.seed})"
-
-    src = opts.data_dir.resolve()
-    if not src.is_dir():
-        raise DataDirError(
-            f"OLIST_DATA_DIR={opts.data_dir} is not a folder; point it at the folder holding "
-            "the Olist CSV files (see README: Real data)"
-        )
-    present = [c for c in CONTRACTS if (src / c.file_name).is_file()]
-    if not present:
-        raise DataDirError(
-            f"{src} holds none of the 9 Olist CSV files (e.g. olist_orders_dataset.csv); "
-            "point OLIST_DATA_DIR at the unzipped Kaggle data set"
-        )
-    if len(present) == len(CONTRACTS):
-        return src, f"real files in {src}"
-    # Tables the folder lacks are taken from generated data so the pipeline
-    # has all nine; the real files stay as they are (symlinked, not copied).
-    filler = _generated_dir(settings, opts.scale, opts.seed)
-    if not (filler / ".complete").exists():
-        generate(filler, scale=opts.scale, seed=opts.seed)
-        (filler / ".complete").write_text("ok\n")
-    mixed = settings.local.state_dir / "data" / f"mixed-{abs(hash(str(src))) % 10**8}"
-    mixed.mkdir(parents=True, exist_ok=True)
-    missing = []
-    for c in CONTRACTS:
-        target = mixed / c.file_name
-        target.unlink(missing_ok=True)
-        if (src / c.file_name).is_file():
-            target.symlink_to(src / c.file_name)
-        else:
-            target.symlink_to(filler / c.file_name)
-            missing.append(c.table)
-    return mixed, f"real files in {src}; generated: {', '.join(missing)}"
+    return run_folder(settings, opts.data_dir, scale=opts.scale, seed=opts.seed)
 
 
 def prepare_increments(settings: Settings, opts: RunOptions) -> tuple[list[Path], Path, str]:
     """The day folders to run, the folder the stream replays (their union), the origin."""
+    from olist_pipeline.sources.datadir import DataDirError
     from olist_pipeline.sources.split import collapse, split_days
 
     assert opts.increments is not None
@@ -151,20 +91,6 @@ def prepare_increments(settings: Settings, opts: RunOptions) -> tuple[list[Path]
 
 
 # ---- batch ------------------------------------------------------------------
-
-
-def failed_checks(settings: Settings, run_id: str) -> list[str]:
-    """Error-severity DQ failures recorded for this run, as one line each."""
-    with connect(settings, Role.READER) as conn:
-        rows = conn.execute(
-            "SELECT layer, table_name, check_name, observed, expected, message"
-            " FROM audit.dq_results WHERE run_id = %s AND NOT passed AND severity = 'error'"
-            " ORDER BY checked_at, layer, table_name, check_name",
-            (run_id,),
-        ).fetchall()
-    return [
-        r[5] or f"{r[0]}.{r[1]}: {r[2]} failed: observed {r[3]} (expected {r[4]})" for r in rows
-    ]
 
 
 def run_batch(
@@ -201,6 +127,8 @@ def run_batch(
     if step is not None:
         step.detail = dag_overhead(result.duration_s, tasks)
     if not result.ok:
+        from olist_pipeline.quality.results import failed_checks
+
         failures = failed_checks(settings, run_id)
         if failures:
             shown = "; ".join(failures[:5]) + (
@@ -248,54 +176,17 @@ def _batch_steps(
 
 # ---- stream -----------------------------------------------------------------
 
-STREAM_TABLES = {"orders": "staging.order_events", "payments": "staging.payment_events"}
-
 
 def _olist(*args: str) -> list[str]:
     return [sys.executable, "-m", "olist_pipeline.cli", *args]
 
 
-def _stored(settings: Settings) -> dict[str, int]:
-    with connect(settings, Role.READER) as conn:
-        return {
-            s: int((conn.execute(f"SELECT count(*) FROM {t}").fetchone() or (0,))[0])
-            for s, t in STREAM_TABLES.items()
-        }
-
-
-def _positions(settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:
-    """(high watermark, stored next offset) per (topic, partition) of both streams."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from olist_pipeline.stream.kafka import reader_config
-    from olist_pipeline.stream.topics import stream_spec
-
-    probe = Consumer(reader_config(settings, settings.kafka.group("olist-run-probe")))
-    out: dict[tuple[str, int], tuple[int, int]] = {}
-    try:
-        with connect(settings, Role.READER) as conn:
-            for stream in STREAM_TABLES:
-                spec = stream_spec(stream)
-                topic, group = spec.topic_name(settings), spec.group(settings)
-                stored = dict(
-                    conn.execute(
-                        "SELECT partition, next_offset FROM audit.stream_offsets"
-                        " WHERE consumer_group = %s AND topic = %s",
-                        (group, topic),
-                    ).fetchall()
-                )
-                meta = probe.list_topics(topic, timeout=10).topics[topic]
-                for part in meta.partitions:
-                    _, high = probe.get_watermark_offsets(TopicPartition(topic, part), timeout=10)
-                    out[(topic, part)] = (int(high), int(stored.get(part, 0)))
-    finally:
-        probe.close()
-    return out
-
-
 def run_stream(
     settings: Settings, run_id: str, data_dir: Path, log_path: Path, tracker: StepTracker
 ) -> tuple[dict[str, Any], dict[str, int]]:
+    from olist_pipeline.stream.progress import StreamProgress, stored_events
+    from olist_pipeline.stream.topics import STREAMS
+
     env = {**os.environ, "OLIST_RUN_ID": run_id, "OLIST_LOG_FILE": str(log_path)}
     with tracker.step("Kafka topics"):
         subprocess.run(_olist("stream", "topics", "create"), env=env, check=True,
@@ -307,7 +198,7 @@ def run_stream(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for stream in STREAM_TABLES
+        for stream in STREAMS
     ]
     try:
         with tracker.step("Produce events") as step:
@@ -321,8 +212,8 @@ def run_stream(
             step.detail = (
                 f"{produced['valid']:,} events at {produced.get('events_per_second') or 0:,.0f}/s"
             )
-        with tracker.step("Consumers catch up") as step:
-            positions = _positions(settings)
+        with tracker.step("Consumers catch up") as step, StreamProgress(settings) as progress:
+            positions = progress.positions()
             high = sum(h for h, _ in positions.values())
             step.update(total=high)
             deadline = time.monotonic() + max(180.0, high / 300)
@@ -340,9 +231,9 @@ def run_stream(
                     )
                 step.update(completed=sum(min(n, h) for h, n in positions.values()))
                 time.sleep(0.5)
-                positions = _positions(settings)
+                positions = progress.positions()
             step.update(completed=high)
-            stored = _stored(settings)
+            stored = stored_events(settings)
             step.detail = "lag 0; stored " + ", ".join(f"{s} {n:,}" for s, n in stored.items())
     finally:
         for c in consumers:
@@ -389,29 +280,6 @@ def run_live(settings: Settings, run_id: str, log_path: Path, tracker: StepTrack
         )
 
 
-def dead_lettered(settings: Settings) -> dict[str, int]:
-    """Messages in each stream's dead-letter topic (its high watermarks)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from olist_pipeline.stream.kafka import reader_config
-    from olist_pipeline.stream.topics import stream_spec
-
-    probe = Consumer(reader_config(settings, settings.kafka.group("olist-run-probe")))
-    out: dict[str, int] = {}
-    try:
-        for stream in STREAM_TABLES:
-            topic = stream_spec(stream).dlq_name(settings)
-            meta = probe.list_topics(topic, timeout=10).topics.get(topic)
-            total = 0
-            for part in meta.partitions if meta and not meta.error else {}:
-                low, high = probe.get_watermark_offsets(TopicPartition(topic, part), timeout=10)
-                total += int(high) - int(low)
-            out[stream] = total
-    finally:
-        probe.close()
-    return out
-
-
 # ---- the whole job -----------------------------------------------------------
 
 
@@ -422,6 +290,7 @@ def main_job(settings: Settings, opts: RunOptions, console: Console) -> Any:
     from olist_pipeline.local.stack import LocalStack
     from olist_pipeline.mainjob import summary as summary_mod
     from olist_pipeline.quality.parity import run_parity
+    from olist_pipeline.stream.progress import StreamProgress
 
     tracker = StepTracker(console)
     log_path = settings.log_file or settings.local.logs_dir / f"{opts.run_id}.log"
@@ -439,7 +308,7 @@ def main_job(settings: Settings, opts: RunOptions, console: Console) -> Any:
             day_dirs, data_dir, origin = _prepare(settings, opts)
             step.detail = origin
         _batch_steps(settings, opts.run_id, tracker, data_dir, day_dirs)
-        produced, _ = run_stream(settings, opts.run_id, data_dir, log_path, tracker)
+        produced, stored = run_stream(settings, opts.run_id, data_dir, log_path, tracker)
         if opts.live:
             run_live(settings, opts.run_id, log_path, tracker)
         with tracker.step("Batch/stream parity") as step:
@@ -452,12 +321,15 @@ def main_job(settings: Settings, opts: RunOptions, console: Console) -> Any:
         with tracker.step("Report") as step:
             build_report(settings, report_path, opts.run_id)
             step.detail = str(report_path)
+        with StreamProgress(settings) as progress:
+            dead_lettered = progress.dead_lettered()
         summary = summary_mod.collect(
             settings,
             opts.run_id,
             origin,
             produced=produced,
-            dead_lettered=dead_lettered(settings),
+            stored=stored,
+            dead_lettered=dead_lettered,
             steps=[{"name": r.name, "seconds": round(r.seconds, 1), "status": r.status}
                    for r in tracker.results],
         )  # fmt: skip

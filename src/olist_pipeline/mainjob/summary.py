@@ -79,6 +79,7 @@ def collect(
     data_origin: str,
     *,
     produced: dict[str, Any] | None = None,
+    stored: dict[str, int] | None = None,
     dead_lettered: dict[str, int] | None = None,
     steps: list[dict[str, Any]] | None = None,
 ) -> Summary:
@@ -110,15 +111,11 @@ def collect(
             "max_relative_diff": float(p[2]),
             "passed": int(p[0]) > 0 and int(p[1]) == 0,
         }
-        stored = {
-            "orders": int(
-                (conn.execute("SELECT count(*) FROM staging.order_events").fetchone() or (0,))[0]
-            ),
-            "payments": int(
-                (conn.execute("SELECT count(*) FROM staging.payment_events").fetchone() or (0,))[0]
-            ),
-        }
         h = headline(conn)
+    if stored is None:
+        from olist_pipeline.stream.progress import stored_events
+
+        stored = stored_events(settings, Role.QUALITY)
     for stream, n in stored.items():
         figures = (produced or {}).get("streams", {}).get(stream, {})
         s.events[stream] = {

@@ -78,10 +78,8 @@ def _macro_path() -> str:
 
 
 def _macro_jdbc_jar() -> str:
-    from olist_pipeline.config import load_settings
-    from olist_pipeline.local import jars
-
-    return str(jars.jdbc_jar(load_settings()))
+    # Found, not fetched: the local stack (`make jars`, `olist stack up`) fetches the jars.
+    return str(config.load_settings().jdbc_jar())
 
 
 MACROS: dict[str, Any] = {

@@ -295,6 +295,7 @@ MARTS: dict[str, tuple[tuple[str, ...], Severity]] = {
     "seller_scorecard": (("seller_id",), E),
     # Small data sets may have no product bought together twice.
     "copurchase_pairs": (("product_id", "other_product_id"), W),
+    "category_copurchase_pairs": (("product_category", "other_category"), W),
     "category_affinity": (("customer_unique_id", "product_category"), E),
     "state_popularity": (("customer_state", "product_id"), E),
 }
@@ -316,6 +317,9 @@ MART_RULES: tuple[tuple[str, str, str, str], ...] = (
      "t.cancellation_rate NOT BETWEEN 0 AND 1 OR t.avg_review_score NOT BETWEEN 1 AND 5",
      "sellers with a rate outside its range"),
     ("copurchase_pairs", "measures_in_range",
+     "t.support NOT BETWEEN 0 AND 1 OR t.confidence NOT BETWEEN 0 AND 1 OR t.lift < 0",
+     "pairs with support/confidence outside 0..1 or negative lift"),
+    ("category_copurchase_pairs", "measures_in_range",
      "t.support NOT BETWEEN 0 AND 1 OR t.confidence NOT BETWEEN 0 AND 1 OR t.lift < 0",
      "pairs with support/confidence outside 0..1 or negative lift"),
     ("category_affinity", "share_in_range", "t.spend_share NOT BETWEEN 0 AND 1",

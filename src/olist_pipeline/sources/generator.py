@@ -691,73 +691,108 @@ def _review_text(rng: random.Random, score: str) -> tuple[str | None, str | None
     return title, msg
 
 
-def _write_orders(out: Path, world: _World) -> dict[str, int]:  # noqa: PLR0912, PLR0915
-    q = world.quirks
-    n = world.n_orders
-    rng = random.Random(world.salt ^ 0x0D)  # noqa: S311 (synthetic data, not secrets)
-    s = world.salt
-    orders = _Writer(out, contract_for("orders"))
-    customers = _Writer(out, contract_for("customers"))
-    items_w = _Writer(out, contract_for("order_items"))
-    pays = _Writer(out, contract_for("order_payments"))
-    reviews = _Writer(out, contract_for("order_reviews"))
-    months = _month_starts()
-    month_pick = _Pick([(i, w) for i, (_, w) in enumerate(MONTHS)])
-    status_pick = _Pick(STATUSES)
-    items_pick = _Pick(ITEMS_PER_ORDER)
-    pays_pick = _Pick(PAYMENTS_PER_ORDER)
-    single_type = _Pick(SINGLE_PAYMENT_TYPES)
-    inst_pick = _Pick(INSTALLMENTS)
-    on_time_score = _Pick(SCORES_ON_TIME)
-    late_score = _Pick(SCORES_LATE)
-    ct = q.contradictory_timestamps
-    quota = {
-        name: _Quota(flag, RATES[name], n, s + 17 * i)
-        for i, (name, flag) in enumerate(
-            (
-                ("no_payment", q.orders_without_payments),
-                ("not_defined", q.not_defined_payments),
-                ("zero_voucher", q.zero_payments),
-                ("zero_installments", q.zero_installments),
-                ("carrier_before_purchase", ct),
-                ("carrier_before_approval", ct),
-                ("delivered_before_approval", ct),
-                ("delivered_before_carrier", ct),
-                ("delivered_without_date", ct),
-                ("delivered_without_approval", ct),
-                ("review_before_order", ct),
-            )
-        )
-    }
-    no_payment = quota["no_payment"]
-    not_defined = quota["not_defined"]
-    zero_voucher = quota["zero_voucher"]
-    zero_installments = quota["zero_installments"]
-    repeat_rate = 1 - 96_096 / 99_441
-    persons = 0
-    last_review: tuple[str, str, str | None, str | None] | None = None
-    day = 86400.0
+@dataclass(frozen=True)
+class _Lifecycle:
+    """An order's timestamps (epoch seconds; None where the data leaves them empty)."""
 
-    for i in range(n):
-        # -- who: a new person, or one who bought before (customer_unique_id) --
-        if persons and rng.random() < repeat_rate:
+    status: str
+    purchase: float
+    approved: float | None
+    carrier: float | None
+    delivered: float | None
+    estimated: float
+
+
+_DAY = 86400.0
+# Share of orders by a customer_unique_id seen before (99,441 orders, 96,096 people).
+_REPEAT_RATE = 1 - 96_096 / 99_441
+
+
+class _Orders:
+    """Writes the five order-grained files, one order at a time, in named steps.
+
+    The steps draw from one random stream in a fixed order (who, when, items, payments,
+    reviews), so a seed gives the same files whatever the steps' shape.
+    """
+
+    def __init__(self, out: Path, world: _World) -> None:
+        q = world.quirks
+        self.world = world
+        self.quirks = q
+        self.rng = random.Random(world.salt ^ 0x0D)  # noqa: S311 (synthetic data, not secrets)
+        self.orders = _Writer(out, contract_for("orders"))
+        self.customers = _Writer(out, contract_for("customers"))
+        self.items = _Writer(out, contract_for("order_items"))
+        self.payments = _Writer(out, contract_for("order_payments"))
+        self.reviews = _Writer(out, contract_for("order_reviews"))
+        self.months = _month_starts()
+        self.month_pick = _Pick([(i, w) for i, (_, w) in enumerate(MONTHS)])
+        self.status_pick = _Pick(STATUSES)
+        self.items_pick = _Pick(ITEMS_PER_ORDER)
+        self.pays_pick = _Pick(PAYMENTS_PER_ORDER)
+        self.single_type = _Pick(SINGLE_PAYMENT_TYPES)
+        self.inst_pick = _Pick(INSTALLMENTS)
+        self.on_time_score = _Pick(SCORES_ON_TIME)
+        self.late_score = _Pick(SCORES_LATE)
+        ct = q.contradictory_timestamps
+        self.quota = {
+            name: _Quota(flag, RATES[name], world.n_orders, world.salt + 17 * i)
+            for i, (name, flag) in enumerate(
+                (
+                    ("no_payment", q.orders_without_payments),
+                    ("not_defined", q.not_defined_payments),
+                    ("zero_voucher", q.zero_payments),
+                    ("zero_installments", q.zero_installments),
+                    ("carrier_before_purchase", ct),
+                    ("carrier_before_approval", ct),
+                    ("delivered_before_approval", ct),
+                    ("delivered_before_carrier", ct),
+                    ("delivered_without_date", ct),
+                    ("delivered_without_approval", ct),
+                    ("review_before_order", ct),
+                )
+            )
+        }
+        self.persons = 0
+        self.last_review: tuple[str, str, str | None, str | None] | None = None
+
+    def write_all(self) -> dict[str, int]:
+        for i in range(self.world.n_orders):
+            order_id = self.world.ids("o", i)
+            customer_id = self.customer(i)
+            life = self.lifecycle(i)
+            self.write_order(order_id, customer_id, life)
+            total = self.write_items(_qid(order_id), life)
+            self.write_payments(i, _qid(order_id), total)
+            self.write_reviews(i, order_id, life)
+        writers = (self.orders, self.customers, self.items, self.payments, self.reviews)
+        for w in writers:
+            w.close()
+        return {w.contract.table: w.rows for w in writers}
+
+    def customer(self, i: int) -> str:
+        """Who: a new person, or one who bought before (customer_unique_id)."""
+        rng = self.rng
+        if self.persons and rng.random() < _REPEAT_RATE:
             if rng.random() < 0.012:
                 # A few heavy buyers (the real top customer_unique_id has 17 orders).
-                person = int(rng.random() ** 3 * min(persons, 12))
+                person = int(rng.random() ** 3 * min(self.persons, 12))
             else:
-                person = rng.randrange(persons)
+                person = rng.randrange(self.persons)
         else:
-            person = persons
-            persons += 1
-        uid, zip_code, city, state = world.person(person)
-        order_id = world.ids("o", i)
-        customer_id = world.ids("c", i)
-        customers.write(f"{_qid(customer_id)},{_qid(uid)},{_q(zip_code)},{_q(city)},{state}")
+            person = self.persons
+            self.persons += 1
+        uid, zip_code, city, state = self.world.person(person)
+        customer_id = self.world.ids("c", i)
+        self.customers.write(f"{_qid(customer_id)},{_qid(uid)},{_q(zip_code)},{_q(city)},{state}")
+        return customer_id
 
-        # -- when: month weights give the 2017-11 peak; lifecycle by status --
-        start, length = months[month_pick(rng.random())]
+    def lifecycle(self, i: int) -> _Lifecycle:
+        """When: month weights give the 2017-11 peak; the milestones follow the status."""
+        rng, q, day = self.rng, self.quirks, _DAY
+        start, length = self.months[self.month_pick(rng.random())]
         purchase = start + int(rng.random() * length)
-        status = status_pick(rng.random())
+        status = self.status_pick(rng.random())
         approved: float | None = purchase + min(rng.expovariate(1 / 40_000), 20 * day) + 60
         carrier: float | None = None
         delivered: float | None = None
@@ -780,27 +815,42 @@ def _write_orders(out: Path, world: _World) -> dict[str, int]:  # noqa: PLR0912,
         estimated = math.floor((purchase + (10 + rng.random() * 30) * day) / day) * day
         if status == "delivered":
             assert approved is not None and carrier is not None and delivered is not None
-            if quota["carrier_before_purchase"](i):
-                carrier = purchase - 3600 - rng.random() * 2 * day
-            elif quota["carrier_before_approval"](i):
-                carrier = approved - 60 - rng.random() * (approved - purchase)
-            if quota["delivered_before_approval"](i):
-                delivered = approved - 60 - rng.random() * day
-            elif quota["delivered_before_carrier"](i):
-                delivered = carrier - 60 - rng.random() * day
-            if quota["delivered_without_date"](i):
-                delivered = None
-            if quota["delivered_without_approval"](i):
-                approved = None
-        orders.write(
-            f"{_qid(order_id)},{_qid(customer_id)},{status},{_ts(purchase)},"
-            f"{'' if approved is None else _ts(approved)},"
-            f"{'' if carrier is None else _ts(carrier)},"
-            f"{'' if delivered is None else _ts(delivered)},{_day(estimated)}"
+            approved, carrier, delivered = self._contradictions(
+                i, purchase, approved, carrier, delivered
+            )
+        return _Lifecycle(status, purchase, approved, carrier, delivered, estimated)
+
+    def _contradictions(
+        self, i: int, purchase: float, approved: float, carrier: float, delivered: float
+    ) -> tuple[float | None, float, float | None]:
+        """The real data's impossible milestone orders, each at its measured rate."""
+        rng, quota, day = self.rng, self.quota, _DAY
+        if quota["carrier_before_purchase"](i):
+            carrier = purchase - 3600 - rng.random() * 2 * day
+        elif quota["carrier_before_approval"](i):
+            carrier = approved - 60 - rng.random() * (approved - purchase)
+        out_delivered: float | None = delivered
+        if quota["delivered_before_approval"](i):
+            out_delivered = approved - 60 - rng.random() * day
+        elif quota["delivered_before_carrier"](i):
+            out_delivered = carrier - 60 - rng.random() * day
+        if quota["delivered_without_date"](i):
+            out_delivered = None
+        out_approved: float | None = None if quota["delivered_without_approval"](i) else approved
+        return out_approved, carrier, out_delivered
+
+    def write_order(self, order_id: str, customer_id: str, life: _Lifecycle) -> None:
+        def ts(t: float | None) -> str:
+            return "" if t is None else _ts(t)
+
+        self.orders.write(
+            f"{_qid(order_id)},{_qid(customer_id)},{life.status},{_ts(life.purchase)},"
+            f"{ts(life.approved)},{ts(life.carrier)},{ts(life.delivered)},{_day(life.estimated)}"
         )
 
-        # -- what: items (most orders one; unavailable ones mostly none) --
-        oq = _qid(order_id)
+    def write_items(self, oq: str, life: _Lifecycle) -> float:
+        """What: items (most orders one; unavailable ones mostly none); the order's total."""
+        rng, q, world, status = self.rng, self.quirks, self.world, life.status
         no_items = q.orders_without_items and (
             status == "created"
             or (status == "unavailable" and rng.random() < 0.99)
@@ -808,86 +858,85 @@ def _write_orders(out: Path, world: _World) -> dict[str, int]:  # noqa: PLR0912,
             or (status == "invoiced" and rng.random() < 0.0064)
             or (status == "shipped" and rng.random() < 0.0009)
         )
+        if no_items:
+            return round(_lognormal(rng.random(), 90.0, 0.8), 2)
         total = 0.0
-        if not no_items:
-            k = items_pick(rng.random())
-            limit = _ts((approved or purchase) + 6 * day + rng.random() * 2 * day)
-            product = world.product(world.pick_product(rng.random()))
-            freight = _lognormal(rng.random(), 16.3, 0.6)
-            if rng.random() < RATES["zero_freight"]:
-                freight = 0.0
-            freight = round(min(freight, 409.68), 2)
-            for item in range(1, k + 1):
-                if item > 1 and rng.random() > 0.55:
-                    product = world.product(world.pick_product(rng.random()))
-                seller_id = world.ids("s", product.seller)
-                total += product.price + freight
-                items_w.write(
-                    f"{oq},{item},{_qid(product.id)},{_qid(seller_id)},"
-                    f"{limit},{_money(product.price)},{_money(freight)}"
-                )
-        else:
-            total = round(_lognormal(rng.random(), 90.0, 0.8), 2)
-
-        # -- how paid: one payment mostly; vouchers make the multi-payment orders --
-        if not no_payment(i):
-            if not_defined(i):
-                pays.write(f"{oq},1,not_defined,1,0.00")
-            else:
-                m = pays_pick(rng.random())
-                if m == 1:
-                    kinds = [single_type(rng.random())]
-                else:
-                    kinds = ["credit_card" if rng.random() < 0.85 else "boleto"]
-                    kinds += ["voucher"] * (m - 1)
-                for seq, (kind, cents) in enumerate(
-                    zip(kinds, _split_cents(total, m, rng), strict=True), start=1
-                ):
-                    inst = inst_pick(rng.random()) if kind == "credit_card" else 1
-                    if kind == "credit_card" and zero_installments(i):
-                        inst = 0
-                    pays.write(f"{oq},{seq},{kind},{inst},{cents // 100}.{cents % 100:02d}")
-                if zero_voucher(i):
-                    pays.write(f"{oq},{len(kinds) + 1},voucher,1,0.00")
-
-        # -- what they said: one review mostly; some none, some several --
-        if rng.random() >= RATES["no_review"]:
-            late = delivered is not None and delivered > estimated + day
-            score = (late_score if late else on_time_score)(rng.random())
-            basis = delivered if delivered is not None else estimated
-            created = math.floor(basis / day + 1 + rng.random() * 2) * day
-            if quota["review_before_order"](i):
-                created = math.floor(purchase / day - 1 - rng.random() * 3) * day
-            answered = created + rng.expovariate(1 / (2.5 * day)) + 600
-            n_reviews = (
-                2 if q.multiple_reviews_per_order and (rng.random() < RATES["extra_review"]) else 1
+        k = self.items_pick(rng.random())
+        limit = _ts((life.approved or life.purchase) + 6 * _DAY + rng.random() * 2 * _DAY)
+        product = world.product(world.pick_product(rng.random()))
+        freight = _lognormal(rng.random(), 16.3, 0.6)
+        if rng.random() < RATES["zero_freight"]:
+            freight = 0.0
+        freight = round(min(freight, 409.68), 2)
+        for item in range(1, k + 1):
+            if item > 1 and rng.random() > 0.55:
+                product = world.product(world.pick_product(rng.random()))
+            seller_id = world.ids("s", product.seller)
+            total += product.price + freight
+            self.items.write(
+                f"{oq},{item},{_qid(product.id)},{_qid(seller_id)},"
+                f"{limit},{_money(product.price)},{_money(freight)}"
             )
-            for r in range(n_reviews):
-                reuse = (
-                    r == 0
-                    and last_review is not None
-                    and q.duplicate_review_ids
-                    and rng.random() < RATES["review_id_reused"]
-                )
-                if reuse and last_review is not None:
-                    rid, score_r, title, msg = last_review
-                else:
-                    rid = world.ids("r", i * 4 + r)
-                    score_r = score
-                    title, msg = _review_text(rng, score_r)
-                last_review = (rid, score_r, title, msg)
-                created_r = created + r * day
-                reviews.write(
-                    f'"{rid}","{order_id}",{score_r},{_qtext(title) if title else ""},'
-                    f"{_qtext(msg) if msg else ''},{_ts(created_r)},{_ts(answered + r * day)}"
-                )
+        return total
 
-    for w in (orders, customers, items_w, pays, reviews):
-        w.close()
-    return {
-        "orders": orders.rows,
-        "customers": customers.rows,
-        "order_items": items_w.rows,
-        "order_payments": pays.rows,
-        "order_reviews": reviews.rows,
-    }
+    def write_payments(self, i: int, oq: str, total: float) -> None:
+        """How paid: one payment mostly; vouchers make the multi-payment orders."""
+        rng, quota = self.rng, self.quota
+        if quota["no_payment"](i):
+            return
+        if quota["not_defined"](i):
+            self.payments.write(f"{oq},1,not_defined,1,0.00")
+            return
+        m = self.pays_pick(rng.random())
+        if m == 1:
+            kinds = [self.single_type(rng.random())]
+        else:
+            kinds = ["credit_card" if rng.random() < 0.85 else "boleto"]
+            kinds += ["voucher"] * (m - 1)
+        for seq, (kind, cents) in enumerate(
+            zip(kinds, _split_cents(total, m, rng), strict=True), start=1
+        ):
+            inst = self.inst_pick(rng.random()) if kind == "credit_card" else 1
+            if kind == "credit_card" and quota["zero_installments"](i):
+                inst = 0
+            self.payments.write(f"{oq},{seq},{kind},{inst},{cents // 100}.{cents % 100:02d}")
+        if quota["zero_voucher"](i):
+            self.payments.write(f"{oq},{len(kinds) + 1},voucher,1,0.00")
+
+    def write_reviews(self, i: int, order_id: str, life: _Lifecycle) -> None:
+        """What they said: one review mostly; some none, some several."""
+        rng, q, day = self.rng, self.quirks, _DAY
+        if rng.random() < RATES["no_review"]:
+            return
+        late = life.delivered is not None and life.delivered > life.estimated + day
+        score = (self.late_score if late else self.on_time_score)(rng.random())
+        basis = life.delivered if life.delivered is not None else life.estimated
+        created = math.floor(basis / day + 1 + rng.random() * 2) * day
+        if self.quota["review_before_order"](i):
+            created = math.floor(life.purchase / day - 1 - rng.random() * 3) * day
+        answered = created + rng.expovariate(1 / (2.5 * day)) + 600
+        n_reviews = (
+            2 if q.multiple_reviews_per_order and (rng.random() < RATES["extra_review"]) else 1
+        )
+        for r in range(n_reviews):
+            reuse = (
+                r == 0
+                and self.last_review is not None
+                and q.duplicate_review_ids
+                and rng.random() < RATES["review_id_reused"]
+            )
+            if reuse and self.last_review is not None:
+                rid, score_r, title, msg = self.last_review
+            else:
+                rid = self.world.ids("r", i * 4 + r)
+                score_r = score
+                title, msg = _review_text(rng, score_r)
+            self.last_review = (rid, score_r, title, msg)
+            self.reviews.write(
+                f'"{rid}","{order_id}",{score_r},{_qtext(title) if title else ""},'
+                f"{_qtext(msg) if msg else ''},{_ts(created + r * day)},{_ts(answered + r * day)}"
+            )
+
+
+def _write_orders(out: Path, world: _World) -> dict[str, int]:
+    return _Orders(out, world).write_all()

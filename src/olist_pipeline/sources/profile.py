@@ -251,30 +251,50 @@ def _share(counter: Counter[str], total: int, prefix: str, out: Figures) -> None
         out[f"{prefix}.{key}"] = count / total if total else 0.0
 
 
-def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
-    """Figures of one folder of Olist files (see the module docstring)."""
-    d = Path(data_dir)
-    f: Figures = {}
-    errors: Counter[str] = Counter()
-    null_counts: dict[str, Counter[int]] = {}
-    rows: dict[str, int] = {}
+class _Scan:
+    """Reads one table at a time, counting its rows, NULLs per column and malformed records."""
 
-    def scan(table: str) -> Iterator[Values]:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.figures: Figures = {}
+        self.errors: Counter[str] = Counter()
+        self.rows: dict[str, int] = {}
+
+    def scan(self, table: str) -> Iterator[Values]:
         contract = contract_for(table)
         nulls: Counter[int] = Counter()
         n = 0
-        for values in _rows(d, table, errors):
+        for values in _rows(self.data_dir, table, self.errors):
             n += 1
             for i, v in enumerate(values):
                 if v is None:
                     nulls[i] += 1
             yield values
-        rows[table] = n
-        null_counts[table] = nulls
+        self.rows[table] = n
         for i, col in enumerate(contract.columns):
-            f[f"null.{table}.{col.name}"] = nulls[i] / n if n else 0.0
+            self.figures[f"null.{table}.{col.name}"] = nulls[i] / n if n else 0.0
 
-    # -- dimensions --
+
+def profile(data_dir: Path | str) -> Figures:
+    """Figures of one folder of Olist files (see the module docstring)."""
+    s = _Scan(Path(data_dir))
+    # Dimensions first: the facts' orphan counts look their keys up.
+    product_ids = _products(s)
+    seller_ids = _sellers(s)
+    _geolocation(s)
+    customer_ids = _customers(s)
+    order_ids = _orders(s, customer_ids)
+    del customer_ids
+    _items(s, order_ids, product_ids, seller_ids)
+    _payments(s, order_ids)
+    _reviews(s, order_ids)
+    _totals(s)
+    return s.figures
+
+
+def _products(s: _Scan) -> set[str]:
+    """Duplicates, products without a category, categories the translation lacks."""
+    f, rows, scan = s.figures, s.rows, s.scan
     translation = {r[0] for r in scan("category_translation")}
     product_ids: set[str] = set()
     dup_products = 0
@@ -290,7 +310,11 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
     f["duplicates.products"] = dup_products
     f["quirk.products_without_category_share"] = no_category / max(rows["products"], 1)
     f["quirk.untranslated_categories"] = len(categories - translation)
+    return product_ids
 
+
+def _sellers(s: _Scan) -> set[str]:
+    f, rows, scan = s.figures, s.rows, s.scan
     seller_ids: set[str] = set()
     dup_sellers = 0
     seller_states: Counter[str] = Counter()
@@ -305,8 +329,12 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
     f["duplicates.sellers"] = dup_sellers
     f["quirk.dirty_seller_city_share"] = dirty / max(rows["sellers"], 1)
     _share(seller_states, rows["sellers"], "share.seller_state", f)
+    return seller_ids
 
-    # -- geolocation: duplicates, out-of-country prefixes, accents --
+
+def _geolocation(s: _Scan) -> None:
+    """Duplicates, out-of-country prefixes, accents."""
+    f, rows, scan = s.figures, s.rows, s.scan
     seen_geo: set[int] = set()
     geo_dups = 0
     accented = 0
@@ -335,9 +363,10 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
     f["geolocation.noronha_out_of_country"] = float(f"{vocab.NORONHA_ZIP:05d}" in abroad)
     f["quirk.accented_geolocation_city_share"] = accented / n_geo
     f["geolocation.prefixes"] = len(prefixes)
-    del seen_geo
 
-    # -- customers --
+
+def _customers(s: _Scan) -> set[str]:
+    f, rows, scan = s.figures, s.rows, s.scan
     customer_ids: set[str] = set()
     dup_customers = 0
     unique_orders: Counter[str] = Counter()
@@ -356,9 +385,12 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
         max(len(unique_orders), 1)
     )
     f["customers.max_orders_per_unique_id"] = max(unique_orders.values(), default=0)
-    del unique_orders
+    return customer_ids
 
-    # -- orders: status, months, lifecycle contradictions --
+
+def _orders(s: _Scan, customer_ids: set[str]) -> set[str]:
+    """Status, months, lifecycle contradictions."""
+    f, rows, scan = s.figures, s.rows, s.scan
     order_ids: set[str] = set()
     dup_orders = 0
     orphans_customer = 0
@@ -386,7 +418,6 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
             q["delivered_without_date"] += 1
         if status == "canceled" and delivered is not None:
             q["canceled_with_delivery"] += 1
-    del customer_ids
     n_orders = max(rows["orders"], 1)
     f["duplicates.orders"] = dup_orders
     f["orphans.orders.customer_id"] = orphans_customer
@@ -406,8 +437,12 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
         "canceled_with_delivery",
     ):
         f[f"quirk.{name}_per_order"] = q[name] / n_orders
+    return order_ids
 
-    # -- items --
+
+def _items(s: _Scan, order_ids: set[str], product_ids: set[str], seller_ids: set[str]) -> None:
+    f, scan = s.figures, s.scan
+    n_orders = max(s.rows["orders"], 1)
     item_keys: set[tuple[str, str]] = set()
     dup_items = 0
     items_per_order: Counter[str] = Counter()
@@ -425,7 +460,6 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
         orphans["seller_id"] += r[3] not in seller_ids
         prices.append(float(r[5] or 0))
         freights.append(float(r[6] or 0))
-    del item_keys
     f["duplicates.order_items"] = dup_items
     for k in ("order_id", "product_id", "seller_id"):
         f[f"orphans.order_items.{k}"] = orphans[k]
@@ -435,13 +469,14 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
     f["share.items_per_order.2"] = counts[2] / with_items
     f["share.items_per_order.3_or_more"] = sum(c for k, c in counts.items() if k >= 3) / with_items
     f["quirk.orders_without_items_per_order"] = len(order_ids - items_per_order.keys()) / n_orders
-    del items_per_order
     for name, amounts in (("price", prices), ("freight", freights)):
         f[f"{name}.median"] = statistics.median(amounts) if amounts else 0.0
         f[f"{name}.mean"] = statistics.fmean(amounts) if amounts else 0.0
-    del prices, freights
 
-    # -- payments --
+
+def _payments(s: _Scan, order_ids: set[str]) -> None:
+    f, rows, scan = s.figures, s.rows, s.scan
+    n_orders = max(rows["orders"], 1)
     pay_keys: set[tuple[str, str]] = set()
     dup_pays = 0
     pays_per_order: Counter[str] = Counter()
@@ -462,7 +497,6 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
         value = float(r[4] or 0)
         values.append(value)
         zero += value == 0
-    del pay_keys
     n_pays = max(rows["order_payments"], 1)
     f["duplicates.order_payments"] = dup_pays
     f["orphans.order_payments.order_id"] = orphans_pay
@@ -481,9 +515,11 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
     f["quirk.zero_payments_per_order"] = zero / n_orders
     f["payment_value.median"] = statistics.median(values) if values else 0.0
     f["payment_value.mean"] = statistics.fmean(values) if values else 0.0
-    del pays_per_order, values
 
-    # -- reviews --
+
+def _reviews(s: _Scan, order_ids: set[str]) -> None:
+    f, rows, scan = s.figures, s.rows, s.scan
+    n_orders = max(rows["orders"], 1)
     review_keys: set[tuple[str, str]] = set()
     review_ids: Counter[str] = Counter()
     dup_reviews = orphans_rev = 0
@@ -502,7 +538,11 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
         sum(c - 1 for c in review_ids.values() if c > 1) / n_orders
     )
 
-    # -- counts and ratios --
+
+def _totals(s: _Scan) -> None:
+    """Row counts, rows per order, the scale, malformed records."""
+    f, rows = s.figures, s.rows
+    n_orders = max(rows["orders"], 1)
     for table, n in rows.items():
         f[f"rows.{table}"] = n
     for table in ("customers", "products", "sellers", "geolocation"):
@@ -514,10 +554,9 @@ def profile(data_dir: Path | str) -> Figures:  # noqa: PLR0912, PLR0915
     ):
         f[f"ratio.{short}_per_order"] = rows[table] / n_orders
     f["scale"] = rows["orders"] / _ORDERS
-    f["malformed_records"] = sum(errors.values())
-    for what, count in errors.items():
+    f["malformed_records"] = sum(s.errors.values())
+    for what, count in s.errors.items():
         f[f"malformed.{what}"] = count
-    return f
 
 
 @dataclass(frozen=True)

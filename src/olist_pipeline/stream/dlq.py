@@ -170,7 +170,11 @@ def _latest_schema_version(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "schema_version": contracts.latest_version(stream)}
 
 
-def replay(  # noqa: PLR0912, PLR0915  # one read-fix-validate-publish pass
+# A letter to re-publish: key, fixed value, headers.
+_Outgoing = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def replay(
     settings: Settings,
     stream: str,
     *,
@@ -188,88 +192,28 @@ def replay(  # noqa: PLR0912, PLR0915  # one read-fix-validate-publish pass
     and re-published only if it now passes; the sink's event_id key makes a
     re-published event land once even if it was already stored.
     """
-    import json
-
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+    from confluent_kafka import Consumer, Producer, TopicPartition
 
     from olist_pipeline.stream.kafka import producer_config, reader_config
-    from olist_pipeline.stream.validation import DEFAULT_MAX_EVENT_BYTES, Valid, Validator
+    from olist_pipeline.stream.validation import DEFAULT_MAX_EVENT_BYTES, Validator
 
-    unknown = [f for f in fixes if f not in FIXES]
-    if unknown:
-        from olist_pipeline.errors import UsageError
-
-        raise UsageError(f"unknown fix(es) {unknown}; known: {', '.join(sorted(FIXES))}")
+    _require_known(fixes)
     spec = stream_spec(stream)
     dlq_topic, main_topic = spec.dlq_name(settings), spec.topic_name(settings)
     group_id = group or settings.kafka.group(f"olist.{stream}.dlq-replay")
-    validator = Validator(stream, max_event_bytes or DEFAULT_MAX_EVENT_BYTES)
+    judge = _Judge(
+        Validator(stream, max_event_bytes or DEFAULT_MAX_EVENT_BYTES),
+        dlq_topic,
+        fixes,
+        only_classes,
+    )
     consumer = Consumer(reader_config(settings, group_id))
     producer = Producer(producer_config(settings))
-    report = ReplayReport()
-    seen: set[tuple[str, str, str]] = set()
     try:
-        md = consumer.list_topics(dlq_topic, timeout=timeout)
-        partitions = sorted(md.topics[dlq_topic].partitions) if dlq_topic in md.topics else []
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(dlq_topic, p), timeout=timeout)[1]
-            for p in partitions
-        }
-        committed = consumer.committed(
-            [TopicPartition(dlq_topic, p) for p in partitions], timeout=timeout
-        )
-        start = {
-            tp.partition: (tp.offset if tp.offset >= 0 else OFFSET_BEGINNING) for tp in committed
-        }
-        todo = {p for p in partitions if ends[p] > max(start[p], 0)}
-        consumer.assign([TopicPartition(dlq_topic, p, start[p]) for p in partitions])
-        out: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
-        positions: dict[int, int] = {}
-        deadline = time.monotonic() + timeout
-        while todo and time.monotonic() < deadline:
-            for msg in consumer.consume(500, 1.0):
-                if msg.error():
-                    continue
-                p, off = int(msg.partition() or 0), int(msg.offset() or 0)
-                positions[p] = off + 1
-                if off + 1 >= ends[p]:
-                    todo.discard(p)
-                if off >= ends[p]:
-                    continue
-                report.read += 1
-                headers: Any = msg.headers()
-                h = header_map(headers)
-                cls = h.get(H_CLASS, "")
-                report.by_class[cls] = report.by_class.get(cls, 0) + 1
-                coords = (h.get(H_TOPIC, ""), h.get(H_PARTITION, ""), h.get(H_OFFSET, ""))
-                if coords in seen:
-                    report.skipped_repeat += 1
-                    continue
-                seen.add(coords)
-                if only_classes and cls not in only_classes:
-                    report.skipped_filter += 1
-                    continue
-                value = msg.value()
-                if fixes and value is not None:
-                    try:
-                        doc = json.loads(value)
-                        if isinstance(doc, dict):
-                            for name in fixes:
-                                doc = FIXES[name](doc)
-                            value = json.dumps(doc, separators=(",", ":")).encode()
-                    except ValueError:
-                        pass  # still not JSON: validation below keeps it in the DLQ
-                if not isinstance(validator.check(value), Valid):
-                    report.still_invalid += 1
-                    continue
-                replay_headers = [
-                    (H_REPLAYED_FROM, f"{dlq_topic}/{p}/{off}".encode()),
-                    (H_CLASS, cls.encode()),
-                ]
-                out.append((msg.key(), value, replay_headers))
+        out, positions = _read_letters(consumer, dlq_topic, judge, timeout)
         if not publish_all(producer, main_topic, out):
             raise RuntimeError("re-publishing dead letters did not complete")
-        report.republished = len(out)
+        judge.report.republished = len(out)
         if positions:
             consumer.commit(
                 offsets=[TopicPartition(dlq_topic, p, o) for p, o in positions.items()],
@@ -277,5 +221,109 @@ def replay(  # noqa: PLR0912, PLR0915  # one read-fix-validate-publish pass
             )
     finally:
         consumer.close()
-    log.info("dlq_replay_done", stream=stream, **report.as_dict())
-    return report
+    log.info("dlq_replay_done", stream=stream, **judge.report.as_dict())
+    return judge.report
+
+
+def _require_known(fixes: Sequence[str]) -> None:
+    unknown = [f for f in fixes if f not in FIXES]
+    if unknown:
+        from olist_pipeline.errors import UsageError
+
+        raise UsageError(f"unknown fix(es) {unknown}; known: {', '.join(sorted(FIXES))}")
+
+
+def _read_letters(
+    consumer: Any, dlq_topic: str, judge: _Judge, timeout: float
+) -> tuple[list[_Outgoing], dict[int, int]]:
+    """Every letter up to the DLQ's end as of now, from the group's committed positions:
+    the letters to re-publish, and the next offset per partition to commit."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    md = consumer.list_topics(dlq_topic, timeout=timeout)
+    partitions = sorted(md.topics[dlq_topic].partitions) if dlq_topic in md.topics else []
+    ends = {
+        p: consumer.get_watermark_offsets(TopicPartition(dlq_topic, p), timeout=timeout)[1]
+        for p in partitions
+    }
+    committed = consumer.committed(
+        [TopicPartition(dlq_topic, p) for p in partitions], timeout=timeout
+    )
+    start = {tp.partition: (tp.offset if tp.offset >= 0 else OFFSET_BEGINNING) for tp in committed}
+    todo = {p for p in partitions if ends[p] > max(start[p], 0)}
+    consumer.assign([TopicPartition(dlq_topic, p, start[p]) for p in partitions])
+    out: list[_Outgoing] = []
+    positions: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    while todo and time.monotonic() < deadline:
+        for msg in consumer.consume(500, 1.0):
+            if msg.error():
+                continue
+            p, off = int(msg.partition() or 0), int(msg.offset() or 0)
+            positions[p] = off + 1
+            if off + 1 >= ends[p]:
+                todo.discard(p)
+            if off >= ends[p]:
+                continue
+            letter = judge(msg, p, off)
+            if letter is not None:
+                out.append(letter)
+    return out, positions
+
+
+class _Judge:
+    """Decides each letter's fate (repeat, filtered out, still invalid, re-published)
+    and counts it in the report."""
+
+    def __init__(
+        self, validator: Any, dlq_topic: str, fixes: Sequence[str], only_classes: Sequence[str]
+    ) -> None:
+        self.validator = validator
+        self.dlq_topic = dlq_topic
+        self.fixes = fixes
+        self.only_classes = only_classes
+        self.report = ReplayReport()
+        self.seen: set[tuple[str, str, str]] = set()
+
+    def __call__(self, msg: Any, partition: int, offset: int) -> _Outgoing | None:
+        from olist_pipeline.stream.validation import Valid
+
+        report = self.report
+        report.read += 1
+        h = header_map(msg.headers())
+        cls = h.get(H_CLASS, "")
+        report.by_class[cls] = report.by_class.get(cls, 0) + 1
+        coords = (h.get(H_TOPIC, ""), h.get(H_PARTITION, ""), h.get(H_OFFSET, ""))
+        if coords in self.seen:
+            report.skipped_repeat += 1
+            return None
+        self.seen.add(coords)
+        if self.only_classes and cls not in self.only_classes:
+            report.skipped_filter += 1
+            return None
+        value = _fixed(msg.value(), self.fixes)
+        if not isinstance(self.validator.check(value), Valid):
+            report.still_invalid += 1
+            return None
+        replay_headers = [
+            (H_REPLAYED_FROM, f"{self.dlq_topic}/{partition}/{offset}".encode()),
+            (H_CLASS, cls.encode()),
+        ]
+        return msg.key(), value, replay_headers
+
+
+def _fixed(value: bytes | None, fixes: Sequence[str]) -> bytes | None:
+    """The letter with the named fixes applied, in order (unchanged if it is not a JSON object)."""
+    import json
+
+    if not fixes or value is None:
+        return value
+    try:
+        doc = json.loads(value)
+        if isinstance(doc, dict):
+            for name in fixes:
+                doc = FIXES[name](doc)
+            return json.dumps(doc, separators=(",", ":")).encode()
+    except ValueError:
+        pass  # still not JSON: validation keeps it in the DLQ
+    return value

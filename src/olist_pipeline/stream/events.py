@@ -15,7 +15,7 @@ same data yields the same ids, which is what makes the sink idempotent.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -211,10 +211,3 @@ def payment_event(
 
 def in_event_time_order(events: Iterable[Event]) -> list[Event]:
     return sorted(events, key=lambda e: e.sort_key)
-
-
-def by_stream(events: Iterable[Event]) -> Iterator[tuple[str, list[Event]]]:
-    groups: dict[str, list[Event]] = {}
-    for e in events:
-        groups.setdefault(e.stream, []).append(e)
-    yield from groups.items()

@@ -23,14 +23,6 @@ UNKNOWN_EVENT_TYPE = "unknown_event_type"
 UNSUPPORTED_VERSION = "unsupported_schema_version"
 SCHEMA_INVALID = "schema_invalid"
 SINK_REJECTED = "sink_rejected"
-ERROR_CLASSES = (
-    OVERSIZED,
-    NOT_JSON,
-    UNKNOWN_EVENT_TYPE,
-    UNSUPPORTED_VERSION,
-    SCHEMA_INVALID,
-    SINK_REJECTED,
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,12 @@ copurchase_pairs (grain ordered pair of distinct products bought in the same
   support = n(A,B) / N; confidence(A->B) = n(A,B) / n(A);
   lift = confidence(A->B) / (n(B) / N) = n(A,B) * N / (n(A) * n(B)).
 
+category_copurchase_pairs (grain ordered pair of distinct product categories
+  bought in the same order; both directions stored): the same measures over
+  baskets of categories (an order holding two items of one category counts
+  once), N = orders having at least one item of a known category; the
+  'unknown' category is left out.
+
 category_affinity (grain customer_unique_id x category): spend = sum(price);
   spend_share = spend / customer's total spend; affinity = spend_share /
   (category's spend / all spend): > 1 means the customer favours it.
@@ -46,6 +52,7 @@ from psycopg import Connection, sql
 
 from olist_pipeline.analytics.rfm import EXCLUDED_STATUSES, FALLBACK_SEGMENT, SEGMENT_RULES
 from olist_pipeline.config import Settings
+from olist_pipeline.contracts.tables import MARTS_TABLES
 from olist_pipeline.transform import incremental
 from olist_pipeline.transform.io import (
     LayerWriter,
@@ -61,6 +68,8 @@ if TYPE_CHECKING:
 
 TOP_PER_STATE = 20
 RATIO_DIGITS = 6
+# dim_product's category for a product without one (and the unknown product's).
+UNKNOWN_CATEGORY = "unknown"
 
 
 def _ratio(num: Column, den: Column) -> Column:
@@ -209,45 +218,62 @@ def seller_scorecard(items: DataFrame, reviews: DataFrame, sellers: DataFrame) -
     )
 
 
-def copurchase_pairs(items: DataFrame, products: DataFrame) -> DataFrame:
+def _pairs(baskets: DataFrame, key: str, other: str, per_key: str) -> DataFrame:
+    """Ordered pairs of distinct ``key`` values sharing an order, with their measures.
+
+    ``baskets`` holds distinct (order_id, key) rows; N counts its orders.
+    """
     from pyspark.sql import functions as F
 
-    del products  # items already carry product_id (NULL for the unknown product)
-    baskets = (
-        items.filter(F.col("product_id").isNotNull()).select("order_id", "product_id").distinct()
-    )
-    per_product = baskets.groupBy("product_id").agg(F.count(F.lit(1)).alias("n"))
+    per = baskets.groupBy(key).agg(F.count(F.lit(1)).alias("n"))
     total = baskets.select("order_id").distinct().agg(F.count(F.lit(1)).alias("total_orders"))
     a, b = baskets.alias("a"), baskets.alias("b")
     pairs = (
         a.join(
             b,
-            (F.col("a.order_id") == F.col("b.order_id"))
-            & (F.col("a.product_id") != F.col("b.product_id")),
+            (F.col("a.order_id") == F.col("b.order_id")) & (F.col(f"a.{key}") != F.col(f"b.{key}")),
         )
-        .groupBy(
-            F.col("a.product_id").alias("product_id"),
-            F.col("b.product_id").alias("other_product_id"),
-        )
+        .groupBy(F.col(f"a.{key}").alias(key), F.col(f"b.{key}").alias(other))
         .agg(F.count(F.lit(1)).alias("pair_orders"))
     )
-    pa = per_product.select(F.col("product_id"), F.col("n").alias("product_orders"))
-    pb = per_product.select(
-        F.col("product_id").alias("other_product_id"), F.col("n").alias("other_orders")
-    )
-    j = pairs.join(pa, "product_id").join(pb, "other_product_id").crossJoin(total)
+    pa = per.select(F.col(key), F.col("n").alias(per_key))
+    pb = per.select(F.col(key).alias(other), F.col("n").alias("other_orders"))
+    j = pairs.join(pa, key).join(pb, other).crossJoin(total)
     n, nab = F.col("total_orders"), F.col("pair_orders")
     return j.select(
-        "product_id",
-        "other_product_id",
+        key,
+        other,
         nab.cast("int").alias("pair_orders"),
-        F.col("product_orders").cast("int"),
+        F.col(per_key).cast("int"),
         F.col("other_orders").cast("int"),
         n.cast("int").alias("total_orders"),
         _ratio(nab, n).alias("support"),
-        _ratio(nab, F.col("product_orders")).alias("confidence"),
-        _ratio(nab * n, F.col("product_orders") * F.col("other_orders")).alias("lift"),
+        _ratio(nab, F.col(per_key)).alias("confidence"),
+        _ratio(nab * n, F.col(per_key) * F.col("other_orders")).alias("lift"),
     )
+
+
+def copurchase_pairs(items: DataFrame) -> DataFrame:
+    """Product pairs; items carry product_id, NULL for the unknown product (left out)."""
+    from pyspark.sql import functions as F
+
+    baskets = (
+        items.filter(F.col("product_id").isNotNull()).select("order_id", "product_id").distinct()
+    )
+    return _pairs(baskets, "product_id", "other_product_id", "product_orders")
+
+
+def category_copurchase_pairs(items: DataFrame) -> DataFrame:
+    """Category pairs; the 'unknown' category (no category, or the unknown product) is left
+    out: it gathers unrelated products, so a pair with it recommends nothing."""
+    from pyspark.sql import functions as F
+
+    baskets = (
+        items.filter(F.col("product_category") != UNKNOWN_CATEGORY)
+        .select("order_id", "product_category")
+        .distinct()
+    )
+    return _pairs(baskets, "product_category", "other_category", "category_orders")
 
 
 def category_affinity(items: DataFrame) -> DataFrame:
@@ -295,7 +321,8 @@ def state_popularity(items: DataFrame) -> DataFrame:
     )
 
 
-WAREHOUSE_TABLES = (
+# The warehouse tables the marts read.
+WAREHOUSE_INPUTS = (
     "fact_order_items",
     "fact_orders",
     "fact_reviews",
@@ -308,7 +335,7 @@ WAREHOUSE_TABLES = (
 def build(spark: SparkSession, settings: Settings) -> tuple[dict[str, DataFrame], Stats]:
     from pyspark.sql import functions as F
 
-    wh = {t: read_table(spark, settings, f"warehouse.{t}").cache() for t in WAREHOUSE_TABLES}
+    wh = {t: read_table(spark, settings, f"warehouse.{t}").cache() for t in WAREHOUSE_INPUTS}
     orders = wh["fact_orders"]
     cust = wh["dim_customer"]
     items = (
@@ -335,7 +362,7 @@ def build(spark: SparkSession, settings: Settings) -> tuple[dict[str, DataFrame]
             "left",
         )
         .withColumn("customer_state", F.coalesce("customer_state", F.lit("unknown")))
-        .withColumn("product_category", F.coalesce("product_category", F.lit("unknown")))
+        .withColumn("product_category", F.coalesce("product_category", F.lit(UNKNOWN_CATEGORY)))
         .withColumn(
             "customer_unique_id",
             F.when(F.col("customer_key") != UNKNOWN_KEY, F.col("customer_unique_id")),
@@ -366,7 +393,8 @@ def build(spark: SparkSession, settings: Settings) -> tuple[dict[str, DataFrame]
         "sales_monthly": monthly,
         "customer_rfm": customer_rfm(orders, cust),
         "seller_scorecard": seller_scorecard(items, wh["fact_reviews"], wh["dim_seller"]),
-        "copurchase_pairs": copurchase_pairs(items, wh["dim_product"]),
+        "copurchase_pairs": copurchase_pairs(items),
+        "category_copurchase_pairs": category_copurchase_pairs(items),
         "category_affinity": category_affinity(items),
         "state_popularity": state_popularity(items),
     }
@@ -443,7 +471,7 @@ def build_and_publish(
 
     An increment rebuilds the marked days (daily and monthly sales), sellers
     (scorecard) and customer states (popularity) from the whole warehouse, and
-    replaces those slices; customer_rfm, copurchase_pairs and
+    replaces those slices; customer_rfm, the two co-purchase pair marts and
     category_affinity are rebuilt whole, since every new order moves their
     shared figures (the RFM reference date and quintiles, the order total N
     of support and lift, the all-spend total of affinity).
@@ -487,14 +515,3 @@ def build_and_publish(
             "tables": {t: {k: str(v) for k, v in s.items()} for t, s in stats.items()},
         }
     return stats
-
-
-MARTS_TABLES = (
-    "sales_daily",
-    "sales_monthly",
-    "customer_rfm",
-    "seller_scorecard",
-    "copurchase_pairs",
-    "category_affinity",
-    "state_popularity",
-)

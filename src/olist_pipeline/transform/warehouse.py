@@ -36,6 +36,7 @@ from psycopg import Connection, sql
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import TABLES
+from olist_pipeline.contracts.tables import WAREHOUSE_TABLES
 from olist_pipeline.db import connect
 from olist_pipeline.logs import get_logger
 from olist_pipeline.transform import incremental, rules
@@ -524,8 +525,6 @@ def facts(
 SMALL_STAGING_TABLES = frozenset({"sellers", "category_translation"})
 # Staging tables an increment reads for its orders only, and for its customers only.
 BY_ORDER = frozenset({"orders", "order_items", "order_payments", "order_reviews"})
-FACTS = ("fact_order_items", "fact_payments", "fact_reviews", "fact_orders")
-
 _DATE_SCHEMA = (
     "date_key int, full_date date, year short, quarter short, month short, month_name string, "
     "day_of_month short, day_of_week short, day_name string, iso_week short, is_weekend boolean, "
@@ -733,16 +732,6 @@ def stats_of(writer: LayerWriter) -> Stats:
                 exprs[f"sum_{col}"] = f"coalesce(sum({col}), 0)"
         stats[name] = writer.aggregates(name, exprs, published=True)
     return stats
-
-
-WAREHOUSE_TABLES = (
-    "dim_date",
-    "dim_geolocation",
-    "dim_customer",
-    "dim_seller",
-    "dim_product",
-    *FACTS,
-)
 
 
 def run(
