@@ -1,0 +1,238 @@
+"""The live job's Spark side: contracts on the executors, the micro-batch aggregated in Spark.
+
+- :func:`parse_partition` runs the consumers' contract code
+  (:class:`~olist_pipeline.live.events.Parser`) inside ``mapInArrow`` on the
+  executors: each Kafka record becomes one row, valid or carrying its error
+  class, so nothing but aggregates and event ids reaches the driver.
+- :class:`SparkBatch` is one micro-batch of those rows as the sink needs it
+  inside its PostgreSQL transaction: the invalid counts, the event ids (the
+  exactly-once ledger is in PostgreSQL, so the ids must cross), the late
+  events whole, and the aggregates of the on-time events by event-time
+  minute, computed by Spark:
+
+  * per minute: orders created, payments, payment value (paid GMV);
+  * per order: its purchase minute, customer, highest sequence and its
+    stage, the input of the stage moves (see ``live.sink`` for why those
+    stay in PostgreSQL);
+  * per minute and order: payments and value, the input of the per-state
+    split (the events carry the order, the state is in ``staging.customers``).
+
+Times cross as epoch microseconds (minutes as epoch seconds): PySpark turns
+a collected timestamp into a naive datetime in the driver's local zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+from olist_pipeline.live.events import LiveEvent, Parser
+from olist_pipeline.stream.validation import DEFAULT_MAX_EVENT_BYTES
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CENT = Decimal("0.01")
+
+PARSED_SCHEMA = (
+    "event_id string, stream string, event_type string, order_id string, sequence int, "
+    "occurred_us bigint, produced_us bigint, order_status string, customer_id string, "
+    "payment_value decimal(12,2), document string, error_class string"
+)
+_FIELDS = [f.strip().split(" ")[0] for f in PARSED_SCHEMA.split(", ")]
+
+
+def micros(ts: datetime) -> int:
+    return (ts - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def _arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("stream", pa.string()),
+            ("event_type", pa.string()),
+            ("order_id", pa.string()),
+            ("sequence", pa.int32()),
+            ("occurred_us", pa.int64()),
+            ("produced_us", pa.int64()),
+            ("order_status", pa.string()),
+            ("customer_id", pa.string()),
+            ("payment_value", pa.decimal128(12, 2)),
+            ("document", pa.string()),
+            ("error_class", pa.string()),
+        ]
+    )
+
+
+def _row(item: LiveEvent | str) -> tuple[Any, ...]:
+    if isinstance(item, str):
+        return (None,) * (len(_FIELDS) - 1) + (item,)
+    value = item.payment_value
+    return (
+        item.event_id, item.stream, item.event_type, item.order_id, item.sequence,
+        micros(item.occurred_at), micros(item.produced_at), item.order_status,
+        item.customer_id,
+        # numeric(12, 2) in PostgreSQL rounds half away from zero; so does this.
+        None if value is None else value.quantize(CENT, rounding=ROUND_HALF_UP),
+        item.document, None,
+    )  # fmt: skip
+
+
+def parse_partition(
+    topics: dict[str, str], max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function: (topic, value) record batches to :data:`PARSED_SCHEMA`."""
+
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        schema = _arrow_schema()
+        parser = Parser(topics, max_event_bytes)
+        for batch in batches:
+            rows = [
+                _row(parser.classify(topic, value))
+                for topic, value in zip(
+                    batch.column("topic").to_pylist(),
+                    batch.column("value").to_pylist(),
+                    strict=True,
+                )
+            ]
+            columns = list(zip(*rows, strict=True)) if rows else [()] * len(_FIELDS)
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+                schema=schema,
+            )
+
+    return run
+
+
+def parse(raw: DataFrame, topics: dict[str, str]) -> DataFrame:
+    """Kafka records (streaming or not) to parsed rows, on the executors."""
+    return raw.select("topic", "value").mapInArrow(parse_partition(topics), PARSED_SCHEMA)
+
+
+@dataclass(frozen=True)
+class EventKey:
+    event_id: str
+    occurred_us: int
+    produced_us: int
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    # (minute epoch s, orders created, payments, payment value)
+    minutes: list[tuple[int, int, int, Decimal]]
+    # (order_id, purchase minute epoch s | None, customer_id, highest sequence, its stage)
+    orders: list[tuple[str, int | None, str | None, int, str]]
+    # (minute epoch s, order_id, payments, payment value)
+    order_payments: list[tuple[int, str, int, Decimal]]
+
+
+class SparkBatch:
+    """One micro-batch of parsed rows (:data:`PARSED_SCHEMA`); cache it before use."""
+
+    def __init__(self, df: DataFrame) -> None:
+        from pyspark.sql import functions as F
+
+        self.df = df
+        self.valid = df.where(F.col("error_class").isNull())
+        self.invalid_counts: dict[str, int] = {}  # by error class, once invalid() ran
+
+    def invalid(self) -> dict[str, int]:
+        from pyspark.sql import functions as F
+
+        rows = self.df.where(F.col("error_class").isNotNull()).groupBy("error_class").count()
+        self.invalid_counts = {str(r[0]): int(r[1]) for r in rows.collect()}
+        return self.invalid_counts
+
+    def keys(self) -> list[EventKey]:
+        rows = self.valid.select("event_id", "occurred_us", "produced_us").collect()
+        return [EventKey(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    def _fresh(self, exclude: Sequence[str]) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        fresh = self.valid.dropDuplicates(["event_id"])
+        if exclude:
+            spark = self.df.sparkSession
+            gone = spark.createDataFrame([(i,) for i in exclude], "event_id string")
+            fresh = fresh.join(F.broadcast(gone), "event_id", "left_anti")
+        return fresh
+
+    def late_rows(self, ids: Sequence[str]) -> list[tuple[str, str, str, int, str]]:
+        """(event_id, event_type, order_id, occurred_us, document) of these events."""
+        from pyspark.sql import functions as F
+
+        rows = (
+            self.valid.where(F.col("event_id").isin(list(ids)))
+            .dropDuplicates(["event_id"])
+            .select("event_id", "event_type", "order_id", "occurred_us", "document")
+            .collect()
+        )
+        return [(str(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4])) for r in rows]
+
+    def aggregate(self, exclude: Sequence[str], watermark_us: int | None) -> Aggregates:
+        """The on-time events' aggregates: not in ``exclude`` (already applied), not late."""
+        from pyspark.sql import functions as F
+
+        fresh = self._fresh(exclude)
+        if watermark_us is not None:
+            fresh = fresh.where(F.col("occurred_us") >= F.lit(watermark_us))
+        fresh = fresh.withColumn("minute", F.expr("(occurred_us div 60000000) * 60"))
+        orders = (
+            fresh.where(F.col("stream") == "orders")
+            .groupBy("order_id")
+            .agg(
+                F.min(F.when(F.col("sequence") == 1, F.col("minute"))).alias("minute"),
+                F.max("customer_id").alias("customer_id"),
+                F.max("sequence").alias("seq"),
+                F.max_by("order_status", "sequence").alias("stage"),
+            )
+        ).cache()
+        payments = (
+            fresh.where(F.col("stream") == "payments")
+            .groupBy("minute", "order_id")
+            .agg(F.count("*").alias("payments"), F.sum("payment_value").alias("value"))
+        ).cache()
+        created = (
+            orders.where(F.col("minute").isNotNull())
+            .groupBy("minute")
+            .agg(F.count("*").alias("orders"))
+        )
+        paid = payments.groupBy("minute").agg(
+            F.sum("payments").alias("payments"), F.sum("value").alias("value")
+        )
+        minutes = created.join(paid, "minute", "full_outer").select(
+            "minute",
+            F.coalesce("orders", F.lit(0)),
+            F.coalesce("payments", F.lit(0)),
+            F.coalesce("value", F.lit(Decimal(0))),
+        )
+        try:
+            return Aggregates(
+                minutes=[
+                    (int(r[0]), int(r[1]), int(r[2]), Decimal(r[3])) for r in minutes.collect()
+                ],
+                orders=[
+                    (str(r[0]), None if r[1] is None else int(r[1]), r[2], int(r[3]), str(r[4]))
+                    for r in orders.collect()
+                ],
+                order_payments=[
+                    (int(r[0]), str(r[1]), int(r[2]), Decimal(r[3])) for r in payments.collect()
+                ],
+            )
+        finally:
+            orders.unpersist()
+            payments.unpersist()
