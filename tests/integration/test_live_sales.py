@@ -432,3 +432,54 @@ def test_applied_ids_below_the_horizon_are_pruned_and_never_count_twice(
     assert (fresh.applied, fresh.late, fresh.duplicates) == (0, 0, 2)
     assert _minutes(pg_settings) == counted, "a pruned event must never count twice"
     assert _scalar(pg_settings, "SELECT count(*) FROM marts.live_late_events") == 2
+
+
+def test_spark_watermark_drops_late_rows_keeping_only_a_count(spark: Any, tmp_path: Path) -> None:
+    """Why live/job.py keeps the sink's watermark (measured on our Spark): with `withWatermark`
+    a stateful aggregation drops the rows behind it before `foreachBatch` sees them, and the
+    progress keeps a count only; without a stateful operator, as in the live query, the
+    watermark is computed and changes nothing."""
+    from pyspark.sql import functions as F
+
+    def run(stateful: bool) -> tuple[int, int]:
+        src = tmp_path / f"in-{stateful}"
+        src.mkdir()
+        seen: list[int] = []
+        raw = (
+            spark.readStream.schema("ts timestamp")
+            .option("maxFilesPerTrigger", 1)
+            .json(str(src))
+            .withWatermark("ts", "10 minutes")
+        )
+        if stateful:
+            out = raw.groupBy(F.window("ts", "1 minute")).agg(F.count("*").alias("n"))
+        else:
+            out = raw.select(F.lit(1).alias("n"))
+        query = (
+            out.writeStream.outputMode("update" if stateful else "append")
+            .foreachBatch(lambda df, _: seen.extend(int(r["n"]) for r in df.collect()))
+            .option("checkpointLocation", str(tmp_path / f"cp-{stateful}"))
+            .start()
+        )
+        try:
+            # The third file is 2 h behind the second: older than its watermark (11:50).
+            for n, stamps in enumerate(
+                (["10:00:00", "10:01:00"], ["12:00:00"], ["10:01:30", "10:02:00"], ["12:01:00"])
+            ):
+                (src / f"{n}.json").write_text(
+                    "\n".join(f'{{"ts": "2018-01-01T{t}Z"}}' for t in stamps)
+                )
+                query.processAllAvailable()
+            dropped = sum(
+                op.get("numRowsDroppedByWatermark", 0)
+                for p in query.recentProgress
+                for op in p.get("stateOperators", [])
+            )
+        finally:
+            query.stop()
+        # Every on-time minute gets its rows in one batch, so the counts emitted (update mode)
+        # sum to the rows that reached the sink.
+        return sum(seen), dropped
+
+    assert run(stateful=True) == (4, 2), "two late rows dropped, a count kept"
+    assert run(stateful=False) == (6, 0), "no stateful operator: the watermark drops nothing"

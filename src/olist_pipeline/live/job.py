@@ -20,6 +20,10 @@ Why the watermark is the sink's and not Spark's ``withWatermark``:
 - Where it acts, Spark drops a late row inside the operator and reports only
   ``numRowsDroppedByWatermark`` in the progress; the row itself is gone, and
   the issue requires late events kept (``marts.live_late_events``).
+  Measured on our Spark (test_live_sales.py, the ``spark_watermark`` test):
+  6 rows, a 10-minute watermark, 2 rows 2 h behind; with a windowed count 4
+  reach ``foreachBatch`` and the progress says 2 dropped; without a stateful
+  operator (this query's shape) all 6 reach it and the watermark changes nothing.
 - Spark keeps its watermark in the checkpoint's offset log; a fresh
   checkpoint starts it again from nothing. Pruning the applied event ids
   below the watermark (V063) is sound only if the watermark never moves
