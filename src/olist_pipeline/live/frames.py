@@ -140,6 +140,35 @@ class Aggregates:
     order_payments: list[tuple[int, str, int, Decimal]]
 
 
+_SHAPE = {
+    "minute": "bigint",
+    "key": "string",
+    "customer_id": "string",
+    "a": "bigint",
+    "b": "bigint",
+    "value": "decimal(22,2)",
+    "stage": "string",
+}
+
+
+def _shape(df: DataFrame, kind: str, **cols: Any) -> DataFrame:
+    """``df`` as the one row shape of :meth:`SparkBatch.aggregate`'s result (NULL elsewhere;
+    ``a``/``b``/``value`` default to 0 so that sums over a mix stay numbers)."""
+    from pyspark.sql import Column
+    from pyspark.sql import functions as F
+
+    zero = {"a": 0, "b": 0, "value": Decimal(0)}
+    picked = []
+    for name, kind_of in _SHAPE.items():
+        given = cols.get(name)
+        if given is None:
+            col: Column = F.lit(zero.get(name))
+        else:
+            col = F.col(given) if isinstance(given, str) else given
+        picked.append(col.cast(kind_of).alias(name))
+    return df.select(F.lit(kind).alias("kind"), *picked)
+
+
 class SparkBatch:
     """One micro-batch of parsed rows (:data:`PARSED_SCHEMA`); cache it before use."""
 
@@ -200,39 +229,41 @@ class SparkBatch:
                 F.max("sequence").alias("seq"),
                 F.max_by("order_status", "sequence").alias("stage"),
             )
-        ).cache()
+        )
         payments = (
             fresh.where(F.col("stream") == "payments")
             .groupBy("minute", "order_id")
             .agg(F.count("*").alias("payments"), F.sum("payment_value").alias("value"))
-        ).cache()
-        created = (
-            orders.where(F.col("minute").isNotNull())
-            .groupBy("minute")
-            .agg(F.count("*").alias("orders"))
         )
-        paid = payments.groupBy("minute").agg(
-            F.sum("payments").alias("payments"), F.sum("value").alias("value")
+        minutes = (
+            _shape(orders.where(F.col("minute").isNotNull()), "m", minute="minute", a=F.lit(1))
+            .unionByName(_shape(payments, "m", minute="minute", b="payments", value="value"))
+            .groupBy("kind", "minute")
+            .agg(F.sum("a").alias("a"), F.sum("b").alias("b"), F.sum("value").alias("value"))
         )
-        minutes = created.join(paid, "minute", "full_outer").select(
-            "minute",
-            F.coalesce("orders", F.lit(0)),
-            F.coalesce("payments", F.lit(0)),
-            F.coalesce("value", F.lit(Decimal(0))),
-        )
-        try:
-            return Aggregates(
-                minutes=[
-                    (int(r[0]), int(r[1]), int(r[2]), Decimal(r[3])) for r in minutes.collect()
-                ],
-                orders=[
-                    (str(r[0]), None if r[1] is None else int(r[1]), r[2], int(r[3]), str(r[4]))
-                    for r in orders.collect()
-                ],
-                order_payments=[
-                    (int(r[0]), str(r[1]), int(r[2]), Decimal(r[3])) for r in payments.collect()
-                ],
-            )
-        finally:
-            orders.unpersist()
-            payments.unpersist()
+        # One Spark job for the three (one row shape, a kind tag): each action over a
+        # micro-batch costs a job's scheduling, and the plans of the orders and payments
+        # are shared (their exchanges reused).
+        rows = (
+            _shape(minutes, "m", minute="minute", a="a", b="b", value="value")
+            .unionByName(_shape(orders, "o", minute="minute", key="order_id",
+                                customer_id="customer_id", a="seq", stage="stage"))
+            .unionByName(_shape(payments, "p", minute="minute", key="order_id", a="payments",
+                                value="value"))
+        ).collect()  # fmt: skip
+        out = Aggregates(minutes=[], orders=[], order_payments=[])
+        for r in rows:
+            if r["kind"] == "m":
+                out.minutes.append(
+                    (int(r["minute"]), int(r["a"]), int(r["b"]), Decimal(r["value"]))
+                )
+            elif r["kind"] == "o":
+                minute = None if r["minute"] is None else int(r["minute"])
+                out.orders.append(
+                    (str(r["key"]), minute, r["customer_id"], int(r["a"]), r["stage"])
+                )
+            else:
+                out.order_payments.append(
+                    (int(r["minute"]), str(r["key"]), int(r["a"]), Decimal(r["value"]))
+                )
+        return out
