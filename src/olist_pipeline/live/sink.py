@@ -218,8 +218,10 @@ class LiveSink:
         with conn.cursor().copy("COPY live_keys (event_id, occurred_at) FROM STDIN") as copy:
             for k in keys:
                 copy.write_row((k.event_id, from_micros(k.occurred_us)))
+        # Ids compare as text on both sides: the contracts admit only lowercase canonical UUIDs.
         seen = [r[0] for r in conn.execute(_SEEN).fetchall()]
-        fresh = {k.event_id: k for k in keys if k.event_id not in set(seen)}
+        seen_set = set(seen)
+        fresh = {k.event_id: k for k in keys if k.event_id not in seen_set}
         late_ids = [i for i, k in fresh.items() if wm_us is not None and k.occurred_us < wm_us]
         late = 0
         if late_ids:
@@ -230,7 +232,8 @@ class LiveSink:
                         (event_id, q, b, event_type, order_id, from_micros(occurred_us), wm, doc),
                     )
                     late += cur.rowcount  # a late event seen before is a duplicate
-        on_time = [k for i, k in fresh.items() if i not in set(late_ids)]
+        late_set = set(late_ids)
+        on_time = [k for i, k in fresh.items() if i not in late_set]
         with conn.cursor().copy(
             "COPY marts.live_events_applied (event_id, occurred_at) FROM STDIN"
         ) as copy:
