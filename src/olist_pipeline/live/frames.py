@@ -23,6 +23,7 @@ a collected timestamp into a naive datetime in the driver's local zone.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -178,22 +179,38 @@ class SparkBatch:
         self.df = df
         self.valid = df.where(F.col("error_class").isNull())
         self.invalid_counts: dict[str, int] = {}  # by error class, once invalid() ran
+        self._keys: list[EventKey] | None = None
+
+    def _scan(self) -> list[EventKey]:
+        """One Spark job for the ids and the invalid counts (the first over the batch: it reads
+        Kafka and runs the contracts, the cache keeps the result for the others)."""
+        if self._keys is None:
+            counts: Counter[str] = Counter()
+            keys: list[EventKey] = []
+            cols = ("event_id", "occurred_us", "produced_us", "error_class")
+            for r in self.df.select(*cols).collect():
+                if r[3] is None:
+                    keys.append(EventKey(str(r[0]), int(r[1]), int(r[2])))
+                else:
+                    counts[str(r[3])] += 1
+            self._keys, self.invalid_counts = keys, dict(counts)
+        return self._keys
 
     def invalid(self) -> dict[str, int]:
-        from pyspark.sql import functions as F
-
-        rows = self.df.where(F.col("error_class").isNotNull()).groupBy("error_class").count()
-        self.invalid_counts = {str(r[0]): int(r[1]) for r in rows.collect()}
+        self._scan()
         return self.invalid_counts
 
     def keys(self) -> list[EventKey]:
-        rows = self.valid.select("event_id", "occurred_us", "produced_us").collect()
-        return [EventKey(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+        return self._scan()
 
     def _fresh(self, exclude: Sequence[str]) -> DataFrame:
         from pyspark.sql import functions as F
 
-        fresh = self.valid.dropDuplicates(["event_id"])
+        fresh = self.valid
+        keys = self._scan()
+        if len({k.event_id for k in keys}) < len(keys):
+            # Copies inside the batch (a producer retry): one shuffle more, only then.
+            fresh = fresh.dropDuplicates(["event_id"])
         if exclude:
             spark = self.df.sparkSession
             gone = spark.createDataFrame([(i,) for i in exclude], "event_id string")
