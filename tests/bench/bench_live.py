@@ -169,7 +169,9 @@ def main() -> None:
         samples.sort()
         p50 = samples[len(samples) // 2] if samples else float("nan")
         worst = samples[-1] if samples else float("nan")
+        load = [round(x, 2) for x in os.getloadavg()]
         print(f"events                      : {n:,} order events ({os.cpu_count()} cores)")
+        print(f"load average (1/5/15 min)   : {load[0]} / {load[1]} / {load[2]} at the end")
         print(f"baseline consumer sink      : {sink:,.0f} events/s sustained (exactly-once)")
         print(
             f"live job (Structured Str.)  : {live:,.0f} events/s sustained over {batches} "
@@ -186,6 +188,8 @@ def main() -> None:
                 {
                     "events": n,
                     "cores": os.cpu_count(),
+                    # The machine is shared: the figures mean little without it.
+                    "load_average": load,
                     "sink_events_per_second": sink,
                     "live_events_per_second": live,
                     "live_batches": batches,

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import urllib.request
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import psycopg
 import pytest
 
 from olist_pipeline.config import Role, Settings
+from olist_pipeline.contracts.sources import contract_for
 from olist_pipeline.live.parity import batch_by_day, differences, live_by_day
 from olist_pipeline.stream import events as ev
 from olist_pipeline.stream.events import Event
@@ -44,6 +45,7 @@ from tests.integration.stream_support import (
 pytestmark = pytest.mark.integration
 
 ORDERS = 150
+PAYMENT_HEADER = contract_for("order_payments").header
 
 
 class LiveProcess:
@@ -213,6 +215,39 @@ def test_replay_kill_and_restart_equal_batch_parity_per_day(
     assert paid == sum(v for (_, m), v in batch.items() if m == "payments:sum")
 
 
+def test_a_first_run_from_an_empty_checkpoint_gives_the_parity(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`olist stream live --until-caught-up` once after a replay, from an empty checkpoint and
+    empty live tables (what `make run` does on a fresh stack): equal to batch per day."""
+    rows = _source_rows(ORDERS)
+    load_staging(settings, rows)
+    prepare(settings)
+    events = replay_events(ORDERS)
+    produce_events(settings, events)
+    assert _scalar(settings, "SELECT count(*) FROM marts.live_sales_minute") == 0
+    job = LiveProcess(
+        settings, tmp_path / "live.log", "--until-caught-up", "--checkpoint",
+        str(tmp_path / "checkpoint"), "--watermark-delay", "3650d",
+    )  # fmt: skip
+    try:
+        assert job.wait(300) == 0, job.tail()
+    finally:
+        job.stop()
+    summary = json.loads(
+        next(
+            ln
+            for ln in reversed(job.log_path.read_text().splitlines())
+            if ln.startswith('{"batches"')
+        )
+    )
+    distinct = len({e.event_id for e in events})
+    assert (summary["events"], summary["late"], summary["skipped_batches"]) == (distinct, 0, 0)
+    days, diff = differences(settings)
+    assert diff == {} and days > 0, sorted(diff.items())[:10]
+    assert _live_states(settings) == _expected_states(rows)
+
+
 def _metrics(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
@@ -293,47 +328,158 @@ def test_late_events_go_to_the_late_table_and_metric_invalid_ones_are_skipped(
         job.stop()
 
 
-def test_the_sink_skips_a_committed_batch_id_and_splits_by_customer_state(
-    pg_settings: Settings,
-) -> None:
-    """The sink alone (no Spark): the ledger, the dedup by event id and the state join."""
-    from datetime import UTC, datetime
+@pytest.fixture(scope="module")
+def spark(base_settings: Settings) -> Any:
+    from olist_pipeline.transform.spark import spark_session
 
-    from olist_pipeline.live.events import LiveEvent
+    return spark_session(base_settings, "live-sink-test")
+
+
+SINK_TOPICS = {"t.orders": ev.ORDER_STREAM, "t.payments": ev.PAYMENT_STREAM}
+T0 = datetime(2018, 1, 2, 10, 30, 15, tzinfo=UTC)
+
+
+def _batch(spark: Any, events: list[Event], poison: int = 0) -> Any:
+    """The events as Kafka records, parsed by the job's own mapInArrow on the executors."""
+    from olist_pipeline.live import frames
+
+    records: list[tuple[str, bytes | None]] = [
+        (f"t.{e.stream}", e.encode(e.occurred_at + timedelta(seconds=1))) for e in events
+    ]
+    records += [("t.orders", b"{not json")] * poison
+    raw = spark.createDataFrame(records, "topic string, value binary")
+    return frames.SparkBatch(frames.parse(raw, SINK_TOPICS).cache())
+
+
+def _order(n: int, at: datetime, customer: str | None = None) -> list[Event]:
+    """order.created and one payment of 10.00 + n for the order numbered n, at ``at``."""
+    order_id = f"{n:032x}"
+    payload = {"customer_id": customer or f"{n + 500:032x}", "order_status": "created"}
+    created = Event(ev.ORDER_STREAM, "order.created", order_id, 1, at, payload)
+    row = (order_id, "1", "credit_card", "1", f"{10 + n}.00")
+    return [created, ev.payment_event(row, PAYMENT_HEADER, at)]
+
+
+def _minutes(settings: Settings) -> list[tuple[Any, ...]]:
+    with _admin(settings) as conn:
+        return conn.execute(
+            "SELECT minute, orders, stage_created, payments, payment_value"
+            " FROM marts.live_sales_minute ORDER BY minute"
+        ).fetchall()
+
+
+def test_the_sink_skips_a_committed_batch_id_and_splits_by_customer_state(
+    pg_settings: Settings, spark: Any
+) -> None:
+    """Spark's parse and aggregates into the sink (no Kafka): the ledger, the dedup by event id,
+    invalid records counted, and the state join."""
     from olist_pipeline.live.sink import LiveSink
 
     rows = _source_rows(3)
     load_staging(pg_settings, rows)
     order = rows["orders"][0]
-    state = next(
-        c["customer_state"] for c in rows["customers"] if c["customer_id"] == order["customer_id"]
-    )
-    t = datetime(2018, 1, 2, 10, 30, 15, tzinfo=UTC)
-
-    def event(stream: str, seq: int, status: str | None, value: str | None) -> LiveEvent:
-        return LiveEvent(
-            event_id=ev.event_id(str(order["order_id"]), f"{stream}.{seq}", seq),
-            stream=stream, event_type="order.created" if stream == "orders" else "payment.recorded",
-            order_id=str(order["order_id"]), sequence=seq, occurred_at=t, produced_at=t,
-            order_status=status, customer_id=str(order["customer_id"]) if status else None,
-            payment_value=Decimal(value) if value else None, document="{}",
-        )  # fmt: skip
-
-    batch = [event("orders", 1, "created", None), event("payments", 1, None, "10.50")]
+    customer = str(order["customer_id"])
+    state = next(c["customer_state"] for c in rows["customers"] if c["customer_id"] == customer)
+    events = _order(1, T0, customer)
     sink = LiveSink(pg_settings, "00000000-0000-0000-0000-000000000001", timedelta(days=1))
-    first = sink.apply(0, batch)
-    again = sink.apply(0, batch)  # a replay of the same batch id after a crash
-    dup = sink.apply(1, batch)  # the same events in a later batch (producer duplicates)
-    assert (first.skipped, first.applied) == (False, 2)
+    first = sink.apply(0, _batch(spark, events + events, poison=2))  # a copy inside the batch
+    again = sink.apply(0, _batch(spark, events))  # a replay of the same batch id after a crash
+    dup = sink.apply(1, _batch(spark, events))  # the same events in a later batch
+    assert (first.skipped, first.applied, first.duplicates, first.invalid) == (False, 2, 2, 2)
     assert again.skipped is True
     assert (dup.skipped, dup.applied, dup.duplicates) == (False, 0, 2)
+    minute = T0.replace(second=0)
+    assert _minutes(pg_settings) == [(minute, 1, 1, 1, Decimal("11.00"))]
     with _admin(pg_settings) as conn:
-        minute = conn.execute(
-            "SELECT orders, stage_created, payments, payment_value FROM marts.live_sales_minute"
-        ).fetchall()
         states = conn.execute(
             "SELECT customer_state, orders, payments, payment_value"
             " FROM marts.live_sales_state_minute"
         ).fetchall()
-    assert minute == [(1, 1, 1, Decimal("10.50"))]
-    assert states == [(state, 1, 1, Decimal("10.50"))]
+    assert states == [(state, 1, 1, Decimal("11.00"))]
+
+
+def test_applied_ids_below_the_horizon_are_pruned_and_never_count_twice(
+    pg_settings: Settings, spark: Any
+) -> None:
+    """The applied-id ledger stays bounded (V063): ids older than the horizon go, and a copy of
+    such an event arriving later is stored as late, once, and never reaches a minute, also
+    under a new query id (a fresh checkpoint) with a wider delay."""
+    from olist_pipeline.live.sink import LiveSink
+
+    def applied() -> int:
+        return int(_scalar(pg_settings, "SELECT count(*) FROM marts.live_events_applied"))
+
+    hour = timedelta(hours=1)
+    old, newer, newest = _order(1, T0), _order(2, T0 + 2 * hour), _order(3, T0 + 3 * hour)
+    sink = LiveSink(pg_settings, "00000000-0000-0000-0000-000000000002", hour)
+    assert sink.apply(0, _batch(spark, old)).applied == 2
+    # Horizon T0 - 1h: nothing older; then T0 + 1h once `newer` is in: `old` is below it.
+    assert sink.apply(1, _batch(spark, newer)).pruned == 0
+    third = sink.apply(2, _batch(spark, newest))
+    assert third.watermark == T0 + hour and third.pruned == 2
+    assert applied() == 4, "the ids of `old` are pruned, the newer ones kept"
+    counted = _minutes(pg_settings)
+    assert [r[1] for r in counted] == [1, 1, 1]
+
+    replay = sink.apply(3, _batch(spark, old))  # the pruned events again
+    assert (replay.applied, replay.late, replay.duplicates) == (0, 2, 0)
+    again = sink.apply(4, _batch(spark, old))  # and once more: already stored as late
+    assert (again.applied, again.late, again.duplicates) == (0, 0, 2)
+    # A fresh checkpoint (new query id) with a far wider delay: the horizon does not move back.
+    wide = LiveSink(pg_settings, "00000000-0000-0000-0000-000000000003", timedelta(days=3650))
+    fresh = wide.apply(0, _batch(spark, old))
+    assert fresh.watermark is not None and fresh.watermark >= third.watermark
+    assert (fresh.applied, fresh.late, fresh.duplicates) == (0, 0, 2)
+    assert _minutes(pg_settings) == counted, "a pruned event must never count twice"
+    assert _scalar(pg_settings, "SELECT count(*) FROM marts.live_late_events") == 2
+
+
+def test_spark_watermark_drops_late_rows_keeping_only_a_count(spark: Any, tmp_path: Path) -> None:
+    """Why live/job.py keeps the sink's watermark (measured on our Spark): with `withWatermark`
+    a stateful aggregation drops the rows behind it before `foreachBatch` sees them, and the
+    progress keeps a count only; without a stateful operator, as in the live query, the
+    watermark is computed and changes nothing."""
+    from pyspark.sql import functions as F
+
+    def run(stateful: bool) -> tuple[int, int]:
+        src = tmp_path / f"in-{stateful}"
+        src.mkdir()
+        seen: list[int] = []
+        raw = (
+            spark.readStream.schema("ts timestamp")
+            .option("maxFilesPerTrigger", 1)
+            .json(str(src))
+            .withWatermark("ts", "10 minutes")
+        )
+        if stateful:
+            out = raw.groupBy(F.window("ts", "1 minute")).agg(F.count("*").alias("n"))
+        else:
+            out = raw.select(F.lit(1).alias("n"))
+        query = (
+            out.writeStream.outputMode("update" if stateful else "append")
+            .foreachBatch(lambda df, _: seen.extend(int(r["n"]) for r in df.collect()))
+            .option("checkpointLocation", str(tmp_path / f"cp-{stateful}"))
+            .start()
+        )
+        try:
+            # The third file is 2 h behind the second: older than its watermark (11:50).
+            for n, stamps in enumerate(
+                (["10:00:00", "10:01:00"], ["12:00:00"], ["10:01:30", "10:02:00"], ["12:01:00"])
+            ):
+                (src / f"{n}.json").write_text(
+                    "\n".join(f'{{"ts": "2018-01-01T{t}Z"}}' for t in stamps)
+                )
+                query.processAllAvailable()
+            dropped = sum(
+                op.get("numRowsDroppedByWatermark", 0)
+                for p in query.recentProgress
+                for op in p.get("stateOperators", [])
+            )
+        finally:
+            query.stop()
+        # Every on-time minute gets its rows in one batch, so the counts emitted (update mode)
+        # sum to the rows that reached the sink.
+        return sum(seen), dropped
+
+    assert run(stateful=True) == (4, 2), "two late rows dropped, a count kept"
+    assert run(stateful=False) == (6, 0), "no stateful operator: the watermark drops nothing"

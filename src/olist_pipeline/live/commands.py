@@ -36,8 +36,9 @@ def register_live(ssub: Any) -> None:
     p.add_argument(
         "--watermark-delay",
         default="1d",
-        help="event time an event may trail the newest one before it is late "
-        "(e.g. 10m, 6h, 1d; default 1d)",
+        help="event time an event may trail the newest applied one before it is late "
+        "(e.g. 10m, 6h, 1d; default 1d); the watermark never moves back, so a wider delay "
+        "takes effect once the newest event time has passed the old watermark",
     )
     p.add_argument("--max-offsets-per-trigger", type=_positive_int, default=20_000)
     p.add_argument("--trigger-seconds", type=float, default=2.0)

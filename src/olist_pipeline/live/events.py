@@ -1,4 +1,7 @@
-"""Kafka messages of the live job to rows for the sink, with the consumers' contracts.
+"""Kafka messages of the live job to events, with the consumers' contracts.
+
+Runs on Spark's executors (``live.frames.parse_partition`` through
+``mapInArrow``), one :class:`Parser` per partition task.
 
 The same :class:`~olist_pipeline.stream.validation.Validator` as the
 consumers classifies each message; an invalid one is counted by error class
@@ -74,13 +77,20 @@ class Parser:
         self.topics = topics
         self.validators = {s: Validator(s, max_event_bytes) for s in (ORDER_STREAM, PAYMENT_STREAM)}
 
+    def classify(self, topic: str, value: bytes | None) -> LiveEvent | str:
+        """The event, or the error class of an invalid message."""
+        stream = self.topics[topic]
+        result = self.validators[stream].check(None if value is None else bytes(value))
+        if isinstance(result, Valid):
+            return to_live_event(stream, result)
+        return result.error_class
+
     def parse(self, messages: Iterable[tuple[str, bytes | None]]) -> Parsed:
         out = Parsed()
         for topic, value in messages:
-            stream = self.topics[topic]
-            result = self.validators[stream].check(None if value is None else bytes(value))
-            if isinstance(result, Valid):
-                out.events.append(to_live_event(stream, result))
+            item = self.classify(topic, value)
+            if isinstance(item, LiveEvent):
+                out.events.append(item)
             else:
-                out.invalid[result.error_class] += 1
+                out.invalid[item] += 1
         return out
