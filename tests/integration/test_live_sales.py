@@ -332,6 +332,9 @@ def test_late_events_go_to_the_late_table_and_metric_invalid_ones_are_skipped(
 def spark(base_settings: Settings) -> Any:
     from olist_pipeline.transform.spark import spark_session
 
+    # The session of this test process (the stack's Connect server, as the transform
+    # tests use): the job's own in-process session runs in the `olist stream live`
+    # subprocesses above; one process cannot hold both kinds.
     return spark_session(base_settings, "live-sink-test")
 
 
@@ -444,7 +447,9 @@ def test_spark_watermark_drops_late_rows_keeping_only_a_count(spark: Any, tmp_pa
     def run(stateful: bool) -> tuple[int, int]:
         src = tmp_path / f"in-{stateful}"
         src.mkdir()
-        seen: list[int] = []
+        # foreachBatch may run in another process (a Spark Connect server's Python
+        # worker), so the batches land in files, not in a list of this process.
+        sink = str(tmp_path / f"out-{stateful}")
         raw = (
             spark.readStream.schema("ts timestamp")
             .option("maxFilesPerTrigger", 1)
@@ -457,7 +462,7 @@ def test_spark_watermark_drops_late_rows_keeping_only_a_count(spark: Any, tmp_pa
             out = raw.select(F.lit(1).alias("n"))
         query = (
             out.writeStream.outputMode("update" if stateful else "append")
-            .foreachBatch(lambda df, _: seen.extend(int(r["n"]) for r in df.collect()))
+            .foreachBatch(lambda df, _: df.write.mode("append").parquet(sink))
             .option("checkpointLocation", str(tmp_path / f"cp-{stateful}"))
             .start()
         )
@@ -479,7 +484,8 @@ def test_spark_watermark_drops_late_rows_keeping_only_a_count(spark: Any, tmp_pa
             query.stop()
         # Every on-time minute gets its rows in one batch, so the counts emitted (update mode)
         # sum to the rows that reached the sink.
-        return sum(seen), dropped
+        total = spark.read.parquet(sink).agg(F.sum("n")).first()[0]
+        return int(total or 0), dropped
 
     assert run(stateful=True) == (4, 2), "two late rows dropped, a count kept"
     assert run(stateful=False) == (6, 0), "no stateful operator: the watermark drops nothing"
