@@ -150,8 +150,12 @@ class Layer:
     cached: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
-        for df in self.cached:
-            df.unpersist()
+        # Not df.unpersist(): a Spark Connect server analyses the plan again to find
+        # its cache entry, and an increment's plans read key tables that the publish
+        # has dropped by now. Clearing the cache needs no plan (the warehouse and the
+        # marts end the same way).
+        if self.cached:
+            self.cached[0].sparkSession.catalog.clearCache()
         self.cached.clear()
 
 
