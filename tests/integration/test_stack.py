@@ -108,3 +108,28 @@ def test_port_in_use_is_a_clear_error(private_env: dict[str, str]) -> None:
         assert "Traceback" not in out.stderr
     finally:
         _olist(private_env, "stack", "down")
+
+
+def test_a_connect_client_exits_at_once_when_the_server_went_first(
+    private_env: dict[str, str],
+) -> None:
+    # The Connect client's exit hook calls the server; with the server gone it would
+    # retry for many minutes (seen: a test session held after its summary line).
+    probe = (
+        "import subprocess, sys\n"
+        "from olist_pipeline.config import load_settings\n"
+        "from olist_pipeline.transform.spark import spark_session\n"
+        "spark = spark_session(load_settings(), 'exit-probe')\n"
+        "assert spark.range(5).count() == 5\n"
+        "down = [sys.executable, '-m', 'olist_pipeline.cli', 'stack', 'down', 'spark-connect']\n"
+        "assert subprocess.run(down, capture_output=True).returncode == 0\n"
+    )
+    try:
+        assert _olist(private_env, "stack", "up", "spark-connect").returncode == 0
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            env=private_env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+    finally:
+        _olist(private_env, "stack", "down")

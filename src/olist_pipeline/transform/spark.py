@@ -8,6 +8,7 @@ sets master and resources and the jar is baked into the image (OLIST_JDBC_JAR).
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import warnings
@@ -95,7 +96,12 @@ def spark_session(settings: Settings, app_name: str, *, in_process: bool = False
         builder = SparkSession.builder.remote(settings.spark.remote).appName(app_name)
         for key, value in session_conf(settings).items():
             builder = builder.config(key, value)
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
+        # Registered after the client's own exit hook, so it runs first: that hook calls
+        # the server, and a server already gone (a stack stopped before this process
+        # exits) would hold the exit for many minutes of retries.
+        atexit.register(_close_if_unreachable, spark, settings.spark.connect_port)
+        return spark
 
     # A parent that used a Connect session leaves this flag in the environment
     # its children inherit; with it set, PySpark builds a remote session.
@@ -115,6 +121,13 @@ def spark_session(settings: Settings, app_name: str, *, in_process: bool = False
     # Spark's WARN chatter (e.g. global windows for surrogate keys) drowns our JSON log.
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _close_if_unreachable(spark: SparkSession, port: int) -> None:
+    from olist_pipeline.local.service import port_open
+
+    if not port_open(port, timeout=1):
+        spark.client.close()
 
 
 def _require_server(settings: Settings) -> None:
