@@ -47,7 +47,8 @@ def local_conf(settings: Settings) -> dict[str, str]:
         # JFR of a warehouse build on a warm Connect server (its third run): ~20% of
         # the JVM's samples still compiled generated code, because one pipeline run
         # makes more classes than the default cache of 100 keeps. Sized for every
-        # layer's plans, so a warm server compiles each plan once.
+        # layer's plans (a later marts profile still spent ~14% generating code:
+        # generation runs per query, only compilation is cached).
         "spark.sql.codegen.cache.maxEntries": "2000",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
@@ -100,7 +101,9 @@ def spark_session(settings: Settings, app_name: str, *, in_process: bool = False
         # Registered after the client's own exit hook, so it runs first: that hook calls
         # the server, and a server already gone (a stack stopped before this process
         # exits) would hold the exit for many minutes of retries.
-        atexit.register(_close_if_unreachable, spark, settings.spark.connect_port)
+        if id(spark) not in _EXIT_GUARDED:  # getOrCreate hands back the same session
+            _EXIT_GUARDED.add(id(spark))
+            atexit.register(_close_if_unreachable, spark, settings.spark.connect_port)
         return spark
 
     # A parent that used a Connect session leaves this flag in the environment
@@ -121,6 +124,9 @@ def spark_session(settings: Settings, app_name: str, *, in_process: bool = False
     # Spark's WARN chatter (e.g. global windows for surrogate keys) drowns our JSON log.
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+_EXIT_GUARDED: set[int] = set()
 
 
 def _close_if_unreachable(spark: SparkSession, port: int) -> None:
