@@ -313,6 +313,9 @@ class _Env:
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
+    def port(self, name: str) -> int:
+        return self.integer(name, PORT_DEFAULTS[name])
+
     def boolean(self, name: str, default: bool) -> bool:
         raw = (self._env.get(name) or "").strip().lower()
         if not raw:
@@ -402,6 +405,25 @@ def pushgateway_url(env: Mapping[str, str]) -> str | None:
     return env.get("OLIST_PUSHGATEWAY_URL") or None
 
 
+# Every local service's port, by the variable that moves it. One table so that
+# `olist stack ports --free` can shift them all together.
+PORT_DEFAULTS: dict[str, int] = {
+    "OLIST_PG_PORT": 55432,
+    "OLIST_KAFKA_PORT": 59092,
+    "OLIST_KAFKA_CONTROLLER_PORT": 59093,
+    "OLIST_SPARK_CONNECT_PORT": 58015,
+    "OLIST_PROMETHEUS_PORT": 59090,
+    "OLIST_PUSHGATEWAY_PORT": 59091,
+    "OLIST_PG_EXPORTER_PORT": 59187,
+    "OLIST_CLUSTER_API_PORT": 58443,
+    "OLIST_CLUSTER_ETCD_PORT": 58379,
+    "OLIST_CLUSTER_ETCD_PEER_PORT": 58380,
+    "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT": 58257,
+    "OLIST_CLUSTER_SCHEDULER_PORT": 58259,
+    "OLIST_CLUSTER_KUBELET_PORT": 58250,
+}
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: ``os.environ``) at call time."""
     env = os.environ if env is None else env
@@ -411,8 +433,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     root = find_project_root()
     # Local services' data, logs and jars; unused by pods on the cluster.
     state_dir = Path(env.get("OLIST_STATE_DIR") or root / ".local").resolve()
-    pg_port = e.integer("OLIST_PG_PORT", 55432)
-    kafka_port = e.integer("OLIST_KAFKA_PORT", 59092)
+    pg_port = e.port("OLIST_PG_PORT")
+    kafka_port = e.port("OLIST_KAFKA_PORT")
 
     pg_host = e.text("OLIST_PG_HOST", "127.0.0.1")
     creds: dict[Role, Credentials | None] = {}
@@ -426,7 +448,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         creds[role] = Credentials(user, password) if user and password else None
 
     jdbc_jar = e.opt("OLIST_JDBC_JAR")
-    connect_port = e.integer("OLIST_SPARK_CONNECT_PORT", 58015)
+    connect_port = e.port("OLIST_SPARK_CONNECT_PORT")
     # Only the local target has the stack's Connect server; a SparkApplication's
     # driver is its own session.
     use_connect = spark_connect_enabled(env, target)
@@ -457,22 +479,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             state_dir=state_dir,
             pg_port=pg_port,
             kafka_port=kafka_port,
-            kafka_controller_port=e.integer("OLIST_KAFKA_CONTROLLER_PORT", 59093),
-            prometheus_port=e.integer("OLIST_PROMETHEUS_PORT", 59090),
-            pushgateway_port=e.integer("OLIST_PUSHGATEWAY_PORT", 59091),
-            pg_exporter_port=e.integer("OLIST_PG_EXPORTER_PORT", 59187),
+            kafka_controller_port=e.port("OLIST_KAFKA_CONTROLLER_PORT"),
+            prometheus_port=e.port("OLIST_PROMETHEUS_PORT"),
+            pushgateway_port=e.port("OLIST_PUSHGATEWAY_PORT"),
+            pg_exporter_port=e.port("OLIST_PG_EXPORTER_PORT"),
             pg_os_user=env.get("OLIST_PG_OS_USER") or "postgres",
             pg_bindir=Path(pg_bindir) if (pg_bindir := e.opt("OLIST_PG_BINDIR")) else None,
             kafka_heap=env.get("OLIST_KAFKA_HEAP") or "1g",
             monitoring_dir=Path(env.get("OLIST_MONITORING_DIR") or root / "monitoring").resolve(),
         ),
         cluster=ClusterSettings(
-            api_port=e.integer("OLIST_CLUSTER_API_PORT", 58443),
-            etcd_port=e.integer("OLIST_CLUSTER_ETCD_PORT", 58379),
-            etcd_peer_port=e.integer("OLIST_CLUSTER_ETCD_PEER_PORT", 58380),
-            controller_manager_port=e.integer("OLIST_CLUSTER_CONTROLLER_MANAGER_PORT", 58257),
-            scheduler_port=e.integer("OLIST_CLUSTER_SCHEDULER_PORT", 58259),
-            kubelet_port=e.integer("OLIST_CLUSTER_KUBELET_PORT", 58250),
+            api_port=e.port("OLIST_CLUSTER_API_PORT"),
+            etcd_port=e.port("OLIST_CLUSTER_ETCD_PORT"),
+            etcd_peer_port=e.port("OLIST_CLUSTER_ETCD_PEER_PORT"),
+            controller_manager_port=e.port("OLIST_CLUSTER_CONTROLLER_MANAGER_PORT"),
+            scheduler_port=e.port("OLIST_CLUSTER_SCHEDULER_PORT"),
+            kubelet_port=e.port("OLIST_CLUSTER_KUBELET_PORT"),
         ),
         data_dir=Path(data_dir).resolve() if data_dir else None,
         log_level=env.get("OLIST_LOG_LEVEL", "INFO").upper(),

@@ -11,3 +11,37 @@ def test_kafka_cluster_ids_never_read_as_an_option() -> None:
     assert not [i for i in ids if i.startswith("-")]
     assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_free_ports_are_kept_as_they_are() -> None:
+    from olist_pipeline.local.service import free_port_block
+
+    ports = {"A": 55432, "B": 59092}
+    assert free_port_block(ports, in_use=lambda _port: False) == ports
+
+
+def test_one_port_taken_shifts_the_whole_block_past_it() -> None:
+    from olist_pipeline.local.service import free_port_block
+
+    taken = {55432, 55532, 59292}
+    moved = free_port_block({"A": 55432, "B": 59092}, in_use=taken.__contains__)
+    # +100 still puts A on a taken port, +200 puts B on one; +300 is the first free block.
+    assert moved == {"A": 55732, "B": 59392}
+
+
+def test_no_free_block_is_an_error_naming_the_fix() -> None:
+    import pytest
+
+    from olist_pipeline.local.service import StackError, free_port_block
+
+    with pytest.raises(StackError, match=r"OLIST_\*_PORT"):
+        free_port_block({"A": 65400}, in_use=lambda _port: True)
+
+
+def test_every_port_setting_is_in_the_shiftable_table() -> None:
+    from olist_pipeline.config import PORT_DEFAULTS, load_settings
+
+    env = load_settings({}).to_env()
+    port_vars = {k for k in env if k.endswith("_PORT") and k != "OLIST_METRICS_PORT"}
+    assert port_vars == set(PORT_DEFAULTS)
+    assert {k: int(env[k]) for k in PORT_DEFAULTS} == PORT_DEFAULTS

@@ -45,6 +45,16 @@ def register(sub: Any) -> None:
     ).set_defaults(func=_fetch)
     versions = ssub.add_parser("versions", help="print the pinned versions of the stack")
     versions.set_defaults(func=_versions)
+    ports = ssub.add_parser(
+        "ports",
+        help='print every service\'s port as shell exports (`eval "$(olist stack ports --free)"`)',
+    )
+    ports.add_argument(
+        "--free",
+        action="store_true",
+        help="if any port is in use, shift the whole block to the first one where all are free",
+    )
+    ports.set_defaults(func=_ports)
 
 
 def _stack(args: argparse.Namespace, settings: Settings, everything: bool = False) -> Any:
@@ -104,4 +114,17 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     print(f"jars ready in {jars.ensure(settings)}")
     # Spark's Kafka source (live sales job): its own folder, see jars.spark_kafka_jars.
     print(f"spark-kafka jars ready in {jars.spark_kafka_jars(settings)[0].parent}")
+    return EXIT_OK
+
+
+def _ports(args: argparse.Namespace, settings: Settings) -> int:
+    from olist_pipeline.config import PORT_DEFAULTS
+    from olist_pipeline.local.service import free_port_block
+
+    env = settings.to_env()
+    ports = {name: int(env[name]) for name in PORT_DEFAULTS}
+    if args.free:
+        ports = free_port_block(ports)
+    for name, port in ports.items():
+        print(f"export {name}={port}")
     return EXIT_OK

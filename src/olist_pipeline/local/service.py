@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -71,6 +71,27 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
     except OSError:
         return False
     return True
+
+
+def free_port_block(
+    ports: Mapping[str, int], in_use: Callable[[int], bool] = port_in_use, step: int = 100
+) -> dict[str, int]:
+    """``ports`` as they are when all are free, else the whole block shifted by the
+    smallest multiple of ``step`` at which every one is free.
+
+    Shifting all together keeps the layout one can read (PostgreSQL still ends in 432),
+    and a second checkout beside a running stack, or a CI run on a machine where
+    something holds a default port, gets a stack of its own.
+    """
+    top = max(ports.values(), default=0)
+    for shift in range(0, 65536 - top, step):
+        moved = {name: port + shift for name, port in ports.items()}
+        if not any(in_use(port) for port in moved.values()):
+            return moved
+    raise StackError(
+        f"no block of {len(ports)} free ports on 127.0.0.1 at or above the configured ones; "
+        "stop the processes holding them, or set each OLIST_*_PORT yourself."
+    )
 
 
 def require_free(port: int, service: str, variable: str) -> None:
