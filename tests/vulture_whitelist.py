@@ -21,6 +21,11 @@ dlq._latest_schema_version
 _.exit_reason  # stream/consumer.py: RunSummary.exit_reason
 _.skipped_repeat  # stream/dlq.py: ReplayReport.skipped_repeat
 
+# Overrides PyYAML's emitter calls (pipeline/sparkapps.py: the generated files' layout).
+_.increase_indent
+_.ignore_aliases
+indentless
+
 # Fixtures requested for their side effect (a running stack, installed CRDs).
 crds
 local_stack

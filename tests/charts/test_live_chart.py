@@ -1,5 +1,6 @@
-"""The live sales SparkApplication: the chart renders spark-apps/k8s/live_sales.yaml with the
-release's values, on a checkpoint claim, with only the stream login; the schema covers it."""
+"""The live sales SparkApplication: the chart renders spark-apps/k8s/live_sales.yaml (generated
+from definition.LIVE_SALES) with the release's values, on a checkpoint claim, with only the
+stream login; the schema covers it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from olist_pipeline.config import Role, Target, load_settings
+from olist_pipeline.pipeline.definition import LIVE_SALES
 from tests.charts.conftest import (
     CHART,
     REPO_ROOT,
@@ -103,6 +105,25 @@ def test_the_live_driver_holds_only_the_stream_login(default_docs: list[dict[str
         assert settings.target is Target.KIND
         held = {r for r in Role if settings.postgres.credentials.get(r) is not None}
         assert held == {Role.STREAM}, part
+
+
+def test_the_live_values_default_to_the_definition() -> None:
+    """A default install runs the live job as the definition (and its generated file) says."""
+    v, r = VALUES["live"], LIVE_SALES.resources
+    assert v["watermarkDelay"] == LIVE_SALES.watermark_delay
+    assert v["metricsPort"] == LIVE_SALES.metrics_port
+    assert v["checkpoint"]["claimName"] == LIVE_SALES.checkpoint_claim
+    assert v["checkpoint"]["mountPath"] == LIVE_SALES.checkpoint_mount
+    assert (v["driver"]["cores"], v["driver"]["memory"]) == (r.driver_cores, r.driver_memory)
+    assert (v["executor"]["instances"], v["executor"]["cores"], v["executor"]["memory"]) == (
+        r.executor_instances,
+        r.executor_cores,
+        r.executor_memory,
+    )
+    assert {"secretRef": {"name": "olist-db-stream"}} in yaml.safe_load(
+        TEMPLATE.read_text("utf-8")
+    )["spec"]["driver"]["envFrom"]
+    assert LIVE_SALES.roles == (Role.STREAM,)
 
 
 def test_live_disabled_renders_no_spark_application(tmp_path: Path) -> None:

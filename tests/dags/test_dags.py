@@ -286,6 +286,36 @@ def test_spark_application_templates_exist_for_every_spark_step_and_nothing_else
         assert yaml.safe_load(text)["metadata"]["namespace"] == k8s.SPARK_NAMESPACE
 
 
+def test_the_spark_application_files_are_what_the_definition_renders():
+    """spark-apps/k8s/*.yaml are generated: a hand edit, or a definition changed without
+    `olist airflow sparkapps`, fails here (the chart's CRD checks cover every file)."""
+    from olist_pipeline.pipeline import sparkapps
+
+    directory = ROOT / "spark-apps" / "k8s"
+    assert sparkapps.stale(directory) == [], "stale: run `olist airflow sparkapps`"
+    assert sparkapps.unknown(directory) == [], "files no job renders"
+    live = yaml.safe_load((directory / "live_sales.yaml").read_text("utf-8"))
+    assert live["spec"]["restartPolicy"]["type"] == "OnFailure"
+
+
+def test_sparkapps_check_names_a_stale_file_and_the_command(tmp_path, capsys):
+    from olist_pipeline.cli import main
+
+    assert main(["airflow", "sparkapps", "--dir", str(tmp_path)]) == 0
+    written = sorted(p.name for p in tmp_path.glob("*.yaml"))
+    assert written == sorted(p.name for p in (ROOT / "spark-apps" / "k8s").glob("*.yaml"))
+    assert main(["airflow", "sparkapps", "--check", "--dir", str(tmp_path)]) == 0
+    marts = tmp_path / "marts.yaml"
+    marts.write_text(marts.read_text("utf-8").replace("memory: 2g", "memory: 3g"), "utf-8")
+    (tmp_path / "gone.yaml").write_text("{}\n", "utf-8")
+    capsys.readouterr()
+    assert main(["airflow", "sparkapps", "--check", "--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{marts} is stale: run `olist airflow sparkapps`" in err
+    assert f"{tmp_path / 'gone.yaml'} is the SparkApplication of no job" in err
+    assert "3g" in marts.read_text("utf-8")  # --check writes nothing
+
+
 def test_definition_refuses_unknown_upstreams_and_duplicates():
     from dataclasses import replace
 

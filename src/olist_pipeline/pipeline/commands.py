@@ -49,6 +49,16 @@ def register(sub: Any) -> None:
                         help="day the rendered run's interval starts (2026-01-01)")  # fmt: skip
     render.set_defaults(func=_render)
 
+    apps = asub.add_parser(
+        "sparkapps",
+        help="write spark-apps/k8s/*.yaml, the SparkApplications, from the pipeline definition",
+    )
+    apps.add_argument("--check", action="store_true",
+                      help="write nothing; exit 1 naming each file that differs")  # fmt: skip
+    apps.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                      help="their folder (default: OLIST_SPARK_TEMPLATES_DIR's)")  # fmt: skip
+    apps.set_defaults(func=_sparkapps)
+
 
 def _run_batch(args: argparse.Namespace, settings: Settings) -> int:
     from olist_pipeline.pipeline.local_run import run_batch_dag
@@ -83,6 +93,34 @@ def _stop(args: argparse.Namespace, settings: Settings) -> int:
     from olist_pipeline.pipeline import ui
 
     print("stopped the Airflow UI" if ui.stop(settings) else "no Airflow UI was running")
+    return EXIT_OK
+
+
+def _sparkapps(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from olist_pipeline import config
+    from olist_pipeline.errors import OlistError
+    from olist_pipeline.pipeline import sparkapps
+
+    directory: Path = args.dir or config.dag_spark_templates_dir(os.environ)
+    problems = []
+    if args.check:
+        problems += [
+            f"{directory / name} is stale: run `olist airflow sparkapps` to rewrite it"
+            for name in sparkapps.stale(directory)
+        ]
+    else:
+        for name in sparkapps.write(directory):
+            print(f"wrote {directory / name}")
+    problems += [
+        f"{directory / name} is the SparkApplication of no job: delete it, or add its job"
+        " to olist_pipeline.pipeline.definition"
+        for name in sparkapps.unknown(directory)
+    ]
+    if problems:
+        raise OlistError("; ".join(problems))
+    print(f"{directory}: every SparkApplication matches the pipeline definition")
     return EXIT_OK
 
 
