@@ -7,8 +7,8 @@ afterwards. Figures:
   measured as bench_stream does (rows inside the span of batch starts / span);
 - live job: ``olist stream live --until-caught-up`` on the same events, the events of every
   micro-batch but the first over the span between the first and the last commit
-  (``marts.live_batches.committed_at``, the transaction start), so Spark's start-up and the
-  first batch's planning are not counted;
+  (``marts.live_batches.committed_at``, the clock at the end of a batch's work), so Spark's
+  start-up and the first batch's planning are not counted;
 - delay: the live job running (trigger 0.5 s) while events arrive at a fixed rate; its gauge
   ``olist_live_event_lag_seconds`` (newest event's produced_at to the batch commit) sampled
   after every batch.

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 QUERY_NAME = "olist_live_sales"
+FETCH_MAX_WAIT_MS = 20
 
 
 @dataclass(frozen=True)
@@ -192,9 +193,11 @@ class LiveJob:
     def process(self, df: DataFrame, batch_id: int) -> None:
         """``foreachBatch``: ``df`` is the micro-batch already parsed on the executors."""
         t0 = time.monotonic()
-        # Cached: the sink runs several small Spark jobs over it (counts, ids, aggregates),
-        # and the contracts must run once per record, not once per job.
-        df = df.persist()
+        # Cached: the sink runs more than one Spark job over it (the ids, the aggregates),
+        # and the contracts must run once per record, not once per job. One partition: a
+        # micro-batch is small, and on one partition the aggregates need no shuffle (one
+        # stage instead of four: the aggregate job 0.55 -> 0.45 s per 5,000 events).
+        df = df.coalesce(1).persist()
         try:
             batch = SparkBatch(df)
             result = self.sink().apply(batch_id, batch)
@@ -251,6 +254,10 @@ class LiveJob:
             # Only committed records: the producer is idempotent and transactional readers
             # must not see aborted sends.
             .option("kafka.isolation.level", "read_committed")
+            # A micro-batch that ends at the end of a partition (every batch once caught up)
+            # otherwise waits the broker's fetch.max.wait.ms (500 ms) per partition for records
+            # past its end offset: measured 1.5-1.7 s of a 0.25 s scan over three partitions.
+            .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
             .load()
         )
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)

@@ -172,8 +172,8 @@ class BatchResult:
 class MicroBatch(Protocol):
     """What the sink needs of a micro-batch (``live.frames.SparkBatch``)."""
 
-    def invalid(self) -> dict[str, int]: ...
     def keys(self) -> list[EventKey]: ...
+    def invalid(self) -> dict[str, int]: ...
     def late_rows(self, ids: Sequence[str]) -> list[tuple[str, str, str, int, str]]: ...
     def aggregate(self, exclude: Sequence[str], watermark_us: int | None) -> Aggregates: ...
 
@@ -212,8 +212,8 @@ class LiveSink:
             return BatchResult(b, skipped=True)
         wm = self.watermark(conn)
         wm_us = micros(wm) if wm is not None else None
-        invalid = sum(batch.invalid().values())
         keys = batch.keys()
+        invalid = sum(batch.invalid().values())
         conn.execute(_TEMP)
         with conn.cursor().copy("COPY live_keys (event_id, occurred_at) FROM STDIN") as copy:
             for k in keys:
@@ -254,9 +254,12 @@ class LiveSink:
         max_event = from_micros(max(k.occurred_us for k in on_time)) if on_time else None
         newest_produced = from_micros(max(k.produced_us for k in on_time)) if on_time else None
         duplicates = len(keys) - len(on_time) - late
+        # committed_at: the clock at the end of the batch's work, not the transaction start
+        # (now()), which is before Spark scanned the batch.
         conn.execute(
             "INSERT INTO marts.live_batches (query_id, batch_id, events, duplicates, late,"
-            " invalid, max_event_time, watermark) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            " invalid, max_event_time, watermark, committed_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())",
             (q, b, len(on_time), duplicates, late, invalid, max_event, wm),
         )
         # Bounded ledger (V063): ids older than the horizon go; their events are late from now
