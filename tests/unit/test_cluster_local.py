@@ -140,3 +140,35 @@ def test_the_spark_operator_simulation_stages_only_spark_applications(state: Pat
     assert argv[0].endswith("/kwok")
     assert "--manage-single-node=olist-no-node" in argv
     assert not any(a.startswith("--manage-nodes-with") for a in argv)
+
+
+def test_control_plane_processes_keep_their_pid_files_logs_and_ports(state: Path) -> None:
+    settings = _settings(state)
+    c = settings.cluster
+    ports = {
+        "etcd": [
+            (c.etcd_port, "OLIST_CLUSTER_ETCD_PORT"),
+            (c.etcd_peer_port, "OLIST_CLUSTER_ETCD_PEER_PORT"),
+        ],
+        "kube-apiserver": [(c.api_port, "OLIST_CLUSTER_API_PORT")],
+        "kube-controller-manager": [
+            (c.controller_manager_port, "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT")
+        ],
+        "kube-scheduler": [(c.scheduler_port, "OLIST_CLUSTER_SCHEDULER_PORT")],
+        "node-logs": [(c.kubelet_port, "OLIST_CLUSTER_KUBELET_PORT")],
+        "kwok": [],
+    }
+    services = [f(settings) for f in cluster.CLUSTER_SERVICES.values()]
+    services.append(cluster.SparkApplicationsService(settings))
+    for service in services:
+        assert service.pidfile == state / "cluster" / f"{service.name}.pid"
+        assert service.log_file == settings.local.logs_dir / f"cluster-{service.name}.log"
+        assert service.ports() == ports.get(service.name, [])
+        # A pid counts as ours only while it runs our binary (node-logs: our module).
+        program = "kwok" if service.name == "kwok-sparkapps" else service.name
+        assert service.markers() == (
+            ("olist_pipeline.local.node_logs",)
+            if service.name == "node-logs"
+            else (str(cluster.tools_dir(settings) / program),)
+        )
+    assert services[1].address == f"127.0.0.1:{c.api_port}"

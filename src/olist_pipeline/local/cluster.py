@@ -17,31 +17,27 @@ pulls, or NetworkPolicy enforcement (there is no CNI).
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from olist_pipeline.config import Settings
 from olist_pipeline.local.prereqs import PrerequisiteError
 from olist_pipeline.local.service import (
+    Daemon,
     ServiceState,
     StackError,
     port_in_use,
+    wait_for,
 )
-from olist_pipeline.local.service import pid_alive as _pid_alive
-from olist_pipeline.local.service import require_free as _require_free
-from olist_pipeline.local.service import wait_for as _wait_for
 
 CONTEXT = "olist-local"
 NODE_NAME = "olist-node"
@@ -251,117 +247,44 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-class _Process:
-    """One control-plane binary run in its own session, with a pid file and a log."""
+class _Process(Daemon):
+    """One control-plane binary of ``.local/bin``, run as a ``Daemon`` under ``.local/cluster``.
 
-    name: str
-    port_vars: Sequence[tuple[int, str]] = ()
-    start_timeout = 60.0
+    Its certificates are made before it starts; ``start`` on one already running
+    waits until it is healthy and redoes ``after_start`` (kubeconfigs, the node).
+    """
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    log_prefix = "cluster-"
+    ready_timeout = 60.0
+
+    def __init__(self, settings: Settings, port: int | None = None) -> None:
+        super().__init__(settings, port, cluster_dir(settings))
         self.cfg = settings.cluster
-        self.root = cluster_dir(settings)
         self.pki = _Pki(self.root / "pki")
-        self.pidfile = self.root / f"{self.name}.pid"
-        self.log_file = settings.local.logs_dir / f"cluster-{self.name}.log"
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port_vars[0][0]}" if self.port_vars else "-"
+    def markers(self) -> tuple[str, ...]:
+        return (str(tools_dir(self.settings) / (self.binary or self.name)),)
 
-    @property
-    def _marker(self) -> str:
-        return str(tools_dir(self.settings) / self.name)
+    def detail(self) -> str:
+        return str(self.log_file)
 
-    def argv(self) -> list[str]:
-        raise NotImplementedError
-
-    def healthy(self) -> bool:
-        raise NotImplementedError
-
-    def prepare(self) -> None:
-        """Files the process needs before it starts."""
-
-    def after_start(self) -> None:
-        """Work once the process is healthy."""
-
-    def _pid(self) -> int | None:
-        try:
-            return int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def running(self) -> bool:
-        pid = self._pid()
-        return pid is not None and _pid_alive(pid, self._marker)
-
-    def state(self) -> ServiceState:
-        running = self.running()
-        return ServiceState(
-            self.name,
-            running=running,
-            healthy=running and self.healthy(),
-            address=self.address,
-            pid=self._pid() if running else None,
-            detail=str(self.log_file),
-        )
-
-    def start(self) -> None:
+    def check_prerequisites(self) -> None:
         require_binaries(self.settings)
-        if self.running():
-            _wait_for(self.healthy, self.start_timeout, self.name, self.log_file)
-            self.after_start()
-            return
-        for port, variable in self.port_vars:
-            _require_free(port, self.name, variable)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.pki.ensure()
-        self.prepare()
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as out:
-            proc = subprocess.Popen(
-                self.argv(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pidfile.write_text(str(proc.pid))
 
-        def ready() -> bool:
-            if proc.poll() is not None:
-                self.pidfile.unlink(missing_ok=True)
-                raise StackError(
-                    f"{self.name} exited during start-up (code {proc.returncode}); "
-                    f"see {self.log_file}"
-                )
-            return self.healthy()
-
-        _wait_for(ready, self.start_timeout, self.name, self.log_file)
+    def reuse(self) -> None:
+        require_binaries(self.settings)
+        wait_for(self.healthy, self.ready_timeout, self.name, self.log_file)
         self.after_start()
 
-    def stop(self) -> None:
-        pid = self._pid()
-        if pid is None or not _pid_alive(pid, self._marker):
-            self.pidfile.unlink(missing_ok=True)
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and _pid_alive(pid, self._marker):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.2)
-        if _pid_alive(pid, self._marker):
-            os.kill(pid, signal.SIGKILL)
-            _wait_for(lambda: not _pid_alive(pid, self._marker), 10, self.name, self.log_file)
-        self.pidfile.unlink(missing_ok=True)
-        # The ports must be free when `down` returns (a quick `up` rebinds them).
-        for port, _ in self.port_vars:
-            _wait_for(lambda p=port: _port_free(p), 10, f"{self.name} port release", self.log_file)  # type: ignore[misc]
+    def prepare(self) -> None:
+        self.pki.ensure()
+        self.write_config()
+
+    def write_config(self) -> None:
+        """Files the process needs before it starts, once the certificates exist."""
 
     def bin(self, name: str | None = None) -> str:
-        return str(binary(self.settings, name or self.name))
+        return str(binary(self.settings, name or self.binary or self.name))
 
     def kubeconfig(self, ident: _Identity) -> Path:
         return self.root / f"{ident.file}.kubeconfig"
@@ -371,19 +294,15 @@ class _Process:
         return f"https://127.0.0.1:{self.cfg.api_port}"
 
 
-def _port_free(port: int) -> bool:
-    return not port_in_use(port)
-
-
 class EtcdService(_Process):
     name = "etcd"
+    port_variable = "OLIST_CLUSTER_ETCD_PORT"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.port_vars = (
-            (self.cfg.etcd_port, "OLIST_CLUSTER_ETCD_PORT"),
-            (self.cfg.etcd_peer_port, "OLIST_CLUSTER_ETCD_PEER_PORT"),
-        )
+        super().__init__(settings, settings.cluster.etcd_port)
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [*super().ports(), (self.cfg.etcd_peer_port, "OLIST_CLUSTER_ETCD_PEER_PORT")]
 
     def argv(self) -> list[str]:
         client = f"http://127.0.0.1:{self.cfg.etcd_port}"
@@ -408,11 +327,11 @@ class EtcdService(_Process):
 
 class ApiServerService(_Process):
     name = "kube-apiserver"
-    start_timeout = 90.0
+    port_variable = "OLIST_CLUSTER_API_PORT"
+    ready_timeout = 90.0
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.port_vars = ((self.cfg.api_port, "OLIST_CLUSTER_API_PORT"),)
+        super().__init__(settings, settings.cluster.api_port)
 
     def argv(self) -> list[str]:
         p = self.pki.path
@@ -447,12 +366,10 @@ class ApiServerService(_Process):
 
 class ControllerManagerService(_Process):
     name = "kube-controller-manager"
+    port_variable = "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.port_vars = (
-            (self.cfg.controller_manager_port, "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT"),
-        )
+        super().__init__(settings, settings.cluster.controller_manager_port)
 
     def argv(self) -> list[str]:
         kc = self.kubeconfig(CONTROLLER_MANAGER)
@@ -479,10 +396,10 @@ class ControllerManagerService(_Process):
 
 class SchedulerService(_Process):
     name = "kube-scheduler"
+    port_variable = "OLIST_CLUSTER_SCHEDULER_PORT"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.port_vars = ((self.cfg.scheduler_port, "OLIST_CLUSTER_SCHEDULER_PORT"),)
+        super().__init__(settings, settings.cluster.scheduler_port)
 
     def argv(self) -> list[str]:
         kc = self.kubeconfig(SCHEDULER)
@@ -505,14 +422,13 @@ class NodeLogsService(_Process):
     """The simulated node's kubelet log endpoint (``olist_pipeline.local.node_logs``)."""
 
     name = "node-logs"
+    port_variable = "OLIST_CLUSTER_KUBELET_PORT"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.port_vars = ((self.cfg.kubelet_port, "OLIST_CLUSTER_KUBELET_PORT"),)
+        super().__init__(settings, settings.cluster.kubelet_port)
 
-    @property
-    def _marker(self) -> str:
-        return "olist_pipeline.local.node_logs"
+    def markers(self) -> tuple[str, ...]:
+        return ("olist_pipeline.local.node_logs",)
 
     def argv(self) -> list[str]:
         p = self.pki.path
@@ -543,7 +459,7 @@ class KwokService(_Process):
     def stages(self) -> Path:
         return self.root / "kwok-stages.yaml"
 
-    def prepare(self) -> None:
+    def write_config(self) -> None:
         # The stages name the kubelet port as a placeholder: it is a setting.
         text = STAGES_FILE.read_text("utf-8").replace(
             "OLIST_KUBELET_PORT", str(self.cfg.kubelet_port)
@@ -597,7 +513,7 @@ class KwokService(_Process):
         )
         if out.returncode != 0:
             raise StackError(f"creating node {NODE_NAME} failed: {out.stderr.strip()[-300:]}")
-        _wait_for(self.node_ready, 60, f"node {NODE_NAME}", self.log_file)
+        wait_for(self.node_ready, 60, f"node {NODE_NAME}", self.log_file)
 
     def node_ready(self) -> bool:
         """Ready, and its kubelet endpoint is this kwok's server (a node kept in etcd from
@@ -625,7 +541,7 @@ class KwokService(_Process):
 
     def state(self) -> ServiceState:
         running = self.running()
-        ready = running and _port_free(self.cfg.api_port) is False and self.node_ready()
+        ready = running and port_in_use(self.cfg.api_port) and self.node_ready()
         return ServiceState(
             self.name,
             running=running,
@@ -651,10 +567,7 @@ class SparkApplicationsService(KwokService):
     """
 
     name = "kwok-sparkapps"
-
-    @property
-    def _marker(self) -> str:
-        return str(tools_dir(self.settings) / "kwok")
+    binary = "kwok"
 
     @property
     def address(self) -> str:
@@ -664,7 +577,7 @@ class SparkApplicationsService(KwokService):
     def stages(self) -> Path:
         return self.root / "kwok-sparkapps.yaml"
 
-    def prepare(self) -> None:
+    def write_config(self) -> None:
         out = self.kubectl("get", "crd", SPARK_APPLICATION_CRD, "-o", "name")
         if out.returncode != 0:
             raise StackError(
@@ -676,7 +589,7 @@ class SparkApplicationsService(KwokService):
 
     def argv(self) -> list[str]:
         return [
-            self.bin("kwok"),
+            self.bin(),
             f"--kubeconfig={self.kubeconfig(KWOK)}",
             f"--config={self.stages}",
             # A node that never exists: this kwok leaves nodes and pods to the first one.

@@ -130,28 +130,37 @@ class Daemon:
     """A long-running process of ours: pid file, log file, a health probe, SIGTERM to stop.
 
     Subclasses name the process (``binary``, a string its command line
-    contains), build its ``argv`` and say when it is ``healthy``.
+    contains), build its ``argv`` and say when it is ``healthy``. A process
+    listens on ``port`` (``port_variable`` moves it), or on every port of
+    ``ports()``, or on none (``port=None``); ``start`` refuses a port in use
+    and ``stop`` returns once each is free again, so a quick restart rebinds it.
     """
 
     name = ""
     binary = ""
     port_variable = ""
     ready_timeout = 30.0
+    # Logs of a group of services share a prefix in the logs folder (``cluster-``).
+    log_prefix = ""
 
-    def __init__(self, settings: Settings, port: int, root: Path) -> None:
+    def __init__(self, settings: Settings, port: int | None, root: Path) -> None:
         self.settings = settings
         self.port = port
         self.root = root
         self.pidfile = root / f"{self.name}.pid"
-        self.log_file = settings.local.logs_dir / f"{self.name}.log"
+        self.log_file = settings.local.logs_dir / f"{self.log_prefix}{self.name}.log"
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.port}" if self.port is not None else "-"
 
     @property
     def url(self) -> str:
         return f"http://{self.address}"
+
+    def ports(self) -> list[tuple[int, str]]:
+        """Every port the process listens on, with the variable that moves it."""
+        return [] if self.port is None else [(self.port, self.port_variable)]
 
     def argv(self) -> list[str]:
         raise NotImplementedError
@@ -168,36 +177,51 @@ class Daemon:
     def prepare(self) -> None:
         """Write configs and folders before the process starts."""
 
+    def after_start(self) -> None:
+        """Work once a process this call started is healthy."""
+
+    def reuse(self) -> None:
+        """``start`` found the process running: by default it is taken as it is."""
+
+    def detail(self) -> str:
+        return str(self.root)
+
     def _pid(self) -> int | None:
         try:
             return int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
 
-    def _marker(self) -> str:
-        # The pid must still run our binary with our port (guards recycled pids).
-        return str(self.port)
+    def markers(self) -> tuple[str, ...]:
+        """Strings the pid's command line must hold to be ours (guards recycled pids):
+        by default our binary and our port."""
+        return (self.binary, str(self.port))
 
     def _alive(self, pid: int) -> bool:
-        return pid_alive(pid, self.binary) and pid_alive(pid, self._marker())
+        return all(pid_alive(pid, marker) for marker in self.markers())
+
+    def running(self) -> bool:
+        pid = self._pid()
+        return pid is not None and self._alive(pid)
 
     def state(self) -> ServiceState:
-        pid = self._pid()
-        running = pid is not None and self._alive(pid)
+        running = self.running()
         return ServiceState(
             self.name,
             running=running,
             healthy=running and self.healthy(),
             address=self.address,
-            pid=pid if running else None,
-            detail=str(self.root),
+            pid=self._pid() if running else None,
+            detail=self.detail(),
         )
 
     def start(self) -> None:
-        if self.state().running:
+        if self.running():
+            self.reuse()
             return
         self.check_prerequisites()
-        require_free(self.port, self.name, self.port_variable)
+        for port, variable in self.ports():
+            require_free(port, self.name, variable)
         self.root.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.prepare()
@@ -214,6 +238,7 @@ class Daemon:
 
         def ready() -> bool:
             if proc.poll() is not None:
+                self.pidfile.unlink(missing_ok=True)
                 raise StackError(
                     f"{self.name} exited during start-up (code {proc.returncode}); "
                     f"see {self.log_file}"
@@ -221,6 +246,7 @@ class Daemon:
             return self.healthy()
 
         wait_for(ready, self.ready_timeout, self.name, self.log_file)
+        self.after_start()
 
     def stop(self) -> None:
         pid = self._pid()
@@ -237,4 +263,11 @@ class Daemon:
             os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+            wait_for(lambda: not self._alive(pid), 10, self.name, self.log_file)
         self.pidfile.unlink(missing_ok=True)
+        for port, _ in self.ports():
+            wait_for(_released(port), 10, f"{self.name} port release", self.log_file)
+
+
+def _released(port: int) -> Callable[[], bool]:
+    return lambda: not port_in_use(port)

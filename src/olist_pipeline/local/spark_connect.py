@@ -56,6 +56,7 @@ class SparkConnectService(Daemon):
     port_variable = "OLIST_SPARK_CONNECT_PORT"
     # A cold JVM on a busy 2-core machine takes 10-40 s to open its gRPC port.
     ready_timeout = 120.0
+    port: int  # always one: the gRPC port
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
