@@ -10,11 +10,11 @@ ARG PYTHON_BASE_IMAGE=python:3.11.14-slim-bookworm
 
 # ---- JDBC driver: fetched once, verified against Maven Central's checksum ----
 FROM ${PYTHON_BASE_IMAGE} AS jdbc
-# No default here: the version is pinned in src/olist_pipeline/local/pom.xml (make deploy
+# No default here: the version is pinned in src/olist_pipeline/stack/pom.xml (make deploy
 # passes it), the one place it is written.
 ARG POSTGRES_JDBC_VERSION
 RUN test -n "${POSTGRES_JDBC_VERSION}" \
-    || { echo "pass --build-arg POSTGRES_JDBC_VERSION (see src/olist_pipeline/local/pom.xml)" >&2; exit 1; }
+    || { echo "pass --build-arg POSTGRES_JDBC_VERSION (see src/olist_pipeline/stack/pom.xml)" >&2; exit 1; }
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
@@ -26,7 +26,7 @@ RUN set -eu; \
     mkdir -p /jars && mv "/tmp/${jar}" /jars/postgresql.jar
 
 # ---- Spark's Kafka source (the live sales job), same checks ----
-# The jars src/olist_pipeline/local/spark-kafka.pom.xml resolves beyond pyspark's own
+# The jars src/olist_pipeline/stack/spark-kafka.pom.xml resolves beyond pyspark's own
 # (tests/charts checks the versions agree with the pom and the Spark pin).
 ARG SPARK_VERSION=4.2.0
 ARG SPARK_KAFKA_CLIENTS_VERSION=3.9.2

@@ -21,7 +21,7 @@ cd "$ROOT"
 source k8s/versions.env
 # The JVM jars' pins live in the local stack's pom (written once, there): the image's
 # JDBC driver is the one the local target runs.
-JVM_POM=src/olist_pipeline/local/pom.xml
+JVM_POM=src/olist_pipeline/stack/pom.xml
 pom_pin() { sed -n "s:.*<$1\.version>\([^<]*\)</$1\.version>.*:\1:p" "$JVM_POM"; }
 POSTGRES_JDBC_VERSION="$(pom_pin postgresql.jdbc)"
 [ -n "$POSTGRES_JDBC_VERSION" ] || { echo "error: no postgresql.jdbc.version in $JVM_POM" >&2; exit 2; }

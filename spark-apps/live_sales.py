@@ -1,6 +1,6 @@
 """Spark application: the live sales query (`spark-submit spark-apps/live_sales.py [ARGS]`).
 
-Thin adapter: the logic is olist_pipeline.live; the arguments are those of
+Thin adapter: the logic is olist_pipeline.stream.live; the arguments are those of
 `olist stream live`. Long-running; the exit code is non-zero when the query
 fails, so the SparkApplication's OnFailure policy restarts it from its checkpoint.
 """

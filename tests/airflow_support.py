@@ -97,7 +97,7 @@ class Pushgateway:
 @dataclass
 class BatchRun:
     settings: Settings
-    result: Any  # olist_pipeline.pipeline.local_run.DagRunResult
+    result: Any  # olist_pipeline.airflow.local_run.DagRunResult
     airflow_home: Path
     data_dir: Path
     pushgateway: Pushgateway
@@ -118,7 +118,7 @@ def batch_run_session(
     depends on ``template_database`` and so on ``local_stack``: pytest tears
     it down before the PostgreSQL it needs is stopped.
     """
-    from olist_pipeline.pipeline.local_run import run_batch_dag
+    from olist_pipeline.airflow.local_run import run_batch_dag
     from tests.conftest import cloned_database
 
     work = tmp_path_factory.mktemp("olist-batch-run")

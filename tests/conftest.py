@@ -41,7 +41,7 @@ def base_settings() -> Settings:
 @pytest.fixture(scope="session")
 def local_stack(base_settings: Settings) -> Iterator[object]:
     """The real local stack: reused if up, else started now and stopped at the end."""
-    from olist_pipeline.local.stack import LocalStack
+    from olist_pipeline.stack.stack import LocalStack
 
     stack = LocalStack(base_settings)
     if os.environ.get("OLIST_TEST_STACK") == "external":

@@ -3,13 +3,13 @@ with the reason. Read by vulture only; nothing imports this file.
 
 Every entry is a true positive's use that vulture cannot follow: a getattr by name, a
 registration by decorator, a fixture requested for its side effect, a field read through
-``as_dict`` (``self.__dict__``). Entries under live/ wait for that package's owner.
+``as_dict`` (``self.__dict__``).
 """
 
-from olist_pipeline.local import monitoring
+from olist_pipeline.stack import monitoring
 from olist_pipeline.stream import dlq
 
-# local.stack builds the monitoring services by class name (getattr) when started.
+# stack.stack builds the monitoring services by class name (getattr) when started.
 monitoring.PostgresExporterService
 
 # Registered by name with @fix (dlq.FIXES): `olist stream dlq replay --fix NAME`.
@@ -20,8 +20,9 @@ dlq._latest_schema_version
 # `olist stream dlq replay` print, and their consumer_finished / dlq_replay_done logs.
 _.exit_reason  # stream/consumer.py: RunSummary.exit_reason
 _.skipped_repeat  # stream/dlq.py: ReplayReport.skipped_repeat
+_.skipped_batches  # stream/live/job.py: LiveSummary.skipped_batches (`olist stream live` JSON)
 
-# Overrides PyYAML's emitter calls (pipeline/sparkapps.py: the generated files' layout).
+# Overrides PyYAML's emitter calls (airflow/sparkapps.py: the generated files' layout).
 _.increase_indent
 _.ignore_aliases
 indentless
@@ -29,7 +30,3 @@ indentless
 # Fixtures requested for their side effect (a running stack, installed CRDs).
 crds
 local_stack
-
-# ---- live/ (being changed elsewhere now): reported unused, left to its owner --------
-_.skipped_batches  # live/job.py: LiveRun.skipped_batches
-_.max_event_time  # live/sink.py

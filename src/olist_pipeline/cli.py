@@ -21,17 +21,17 @@ from olist_pipeline.errors import EXIT_FAILURE, EXIT_USAGE, OlistError
 from olist_pipeline.logs import bind_context, configure_logging, get_logger
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "olist_pipeline.local.commands",
+    "olist_pipeline.stack.commands",
     "olist_pipeline.db.commands",
-    "olist_pipeline.mainjob.commands",
-    "olist_pipeline.analytics.commands",
+    "olist_pipeline.run.commands",
+    "olist_pipeline.report.commands",
     "olist_pipeline.ingest.commands",
     "olist_pipeline.transform.commands",
-    "olist_pipeline.quality.commands",
+    "olist_pipeline.dq.commands",
     "olist_pipeline.stream.commands",
-    "olist_pipeline.observability.commands",
-    "olist_pipeline.sources.commands",
-    "olist_pipeline.pipeline.commands",
+    "olist_pipeline.metrics.commands",
+    "olist_pipeline.data.commands",
+    "olist_pipeline.airflow.commands",
 )
 
 

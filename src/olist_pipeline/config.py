@@ -234,8 +234,8 @@ class Settings:
         """The PostgreSQL JDBC driver jar Spark loads: ``OLIST_JDBC_JAR`` when set (the
         images bake it in), else the pinned one in the local stack's jars folder.
 
-        Found here, fetched by the local stack (``olist_pipeline.local.jars``), so a
-        module that only needs the path (a DAG's macro) does not depend on local/.
+        Found here, fetched by the local stack (``olist_pipeline.stack.jars``), so a
+        module that only needs the path (a DAG's macro) does not depend on stack/.
         """
         if self.spark.jdbc_jar is not None:
             if not self.spark.jdbc_jar.is_file():
@@ -260,7 +260,7 @@ def _text(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-# On the cluster the increments sit on the source-data volume (pipeline/k8s.py).
+# On the cluster the increments sit on the source-data volume (airflow/k8s.py).
 KIND_LANDING_DIR = "/data/olist/increments"
 
 

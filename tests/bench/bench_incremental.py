@@ -89,7 +89,7 @@ def _cli(settings: Settings, *args: str) -> float:
 
 
 def run(base: Settings, scale: float, work: Path) -> dict[str, object]:
-    from olist_pipeline.sources.split import split_days
+    from olist_pipeline.data.split import split_days
     from olist_pipeline.transform.jobs import built_layers
     from olist_pipeline.transform.spark import spark_session
 

@@ -30,10 +30,10 @@ from psycopg import sql
 
 from olist_pipeline.config import Role, Settings, load_settings
 from olist_pipeline.contracts.sources import CONTRACTS, SourceContract
+from olist_pipeline.data.datadir import source_dir
 from olist_pipeline.db.migrate import migrate
 from olist_pipeline.ingest.loader import ingest
 from olist_pipeline.logs import configure_logging
-from olist_pipeline.sources.datadir import source_dir
 
 CHUNK = 1 << 20
 

@@ -25,9 +25,9 @@ from olist_pipeline.db.migrate import migrate
 
 
 def main() -> None:
+    from olist_pipeline.data.generator import generate
+    from olist_pipeline.dq.gates import run_layer
     from olist_pipeline.ingest.loader import ingest
-    from olist_pipeline.quality.runner import run_layer
-    from olist_pipeline.sources.generator import generate
 
     scale = float(os.environ.get("BENCH_DQ_SCALE", "0.1"))
     base = load_settings()

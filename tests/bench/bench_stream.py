@@ -48,7 +48,7 @@ from psycopg import sql
 
 from olist_pipeline.config import Role, Settings, load_settings
 from olist_pipeline.db.migrate import migrate
-from olist_pipeline.local import jars
+from olist_pipeline.stack import jars
 from olist_pipeline.stream.events import Event
 from olist_pipeline.stream.producer import produce
 from olist_pipeline.stream.source import load_events

@@ -36,8 +36,8 @@ def _drop(settings: Settings) -> None:
 
 
 def run_scale(base: Settings, scale: float, work: Path) -> dict[str, float]:
+    from olist_pipeline.data.generator import generate
     from olist_pipeline.ingest.loader import ingest
-    from olist_pipeline.sources.generator import generate
     from olist_pipeline.transform.jobs import built_layers
     from olist_pipeline.transform.spark import spark_session
 

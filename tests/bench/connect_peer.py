@@ -4,7 +4,7 @@ What a data engineer would deploy instead of ``olist stream consume``: Kafka
 Connect (``connect-runtime`` of the broker's Kafka version, standalone mode,
 one worker, one task per partition) running ``io.debezium:debezium-connector-jdbc``,
 both from Maven Central through the project's jar resolution
-(``jars.ensure(settings, "connect")``, ``src/olist_pipeline/local/connect-pom.xml``).
+(``jars.ensure(settings, "connect")``, ``src/olist_pipeline/stack/connect-pom.xml``).
 
 It reads the same topic as ours and writes an equivalent table (same columns
 and types, same ``stored_at DEFAULT now()``, no ``event`` jsonb copy: the peer
@@ -37,7 +37,7 @@ from typing import Any
 import psycopg
 
 from olist_pipeline.config import Role, Settings
-from olist_pipeline.local import jars
+from olist_pipeline.stack import jars
 
 PEER_SCHEMA = "peer"
 PEER_TABLE = f"{PEER_SCHEMA}.order_events"

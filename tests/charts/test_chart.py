@@ -276,7 +276,7 @@ def test_login_secrets_exist_in_every_namespace_that_needs_them(
 def test_cluster_names_match_what_the_dags_and_spark_templates_use(
     default_docs: list[dict[str, Any]],
 ) -> None:
-    from olist_pipeline.pipeline import k8s
+    from olist_pipeline.airflow import k8s
 
     names = {(d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]) for d in default_docs}
     for ns in (k8s.JOBS_NAMESPACE, k8s.SPARK_NAMESPACE):
@@ -297,7 +297,7 @@ def test_cluster_names_match_what_the_dags_and_spark_templates_use(
 def test_source_data_job_generates_where_ingestion_reads(
     default_docs: list[dict[str, Any]],
 ) -> None:
-    from olist_pipeline.pipeline import k8s
+    from olist_pipeline.airflow import k8s
 
     (job,) = [
         d

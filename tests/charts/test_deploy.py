@@ -111,7 +111,7 @@ def test_pipeline_image_installs_dependencies_before_the_source() -> None:
     # The JDBC driver is on Spark's classpath, never fetched at job time.
     assert "${SPARK_HOME}/jars/postgresql.jar" in text
     # The paths the DAGs and SparkApplication templates use.
-    from olist_pipeline.pipeline import k8s
+    from olist_pipeline.airflow import k8s
 
     assert "OLIST_PROJECT_ROOT=/opt/olist" in text and k8s.SPARK_APPS_DIR == "/opt/olist/spark-apps"
     assert re.search(r"useradd .*--uid 10001", text) and k8s.RUN_AS_USER == 10001
@@ -337,6 +337,6 @@ def test_default_image_tags_are_the_package_version() -> None:
     assert chart["appVersion"] == version
     assert values["image"]["tag"] == version
     assert airflow["images"]["airflow"]["tag"] == version
-    from olist_pipeline.pipeline import k8s
+    from olist_pipeline.airflow import k8s
 
     assert f"{values['image']['repository']}:{version}" == k8s.IMAGE

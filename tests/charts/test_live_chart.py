@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from olist_pipeline.airflow.definition import LIVE_SALES
 from olist_pipeline.config import Role, Target, load_settings
-from olist_pipeline.pipeline.definition import LIVE_SALES
 from tests.charts.conftest import (
     CHART,
     REPO_ROOT,
@@ -152,7 +152,7 @@ def test_the_values_schema_rejects_bad_live_values(key: str, value: str) -> None
 
 def test_the_image_resolves_the_spark_kafka_jars_at_the_spark_version() -> None:
     docker = (REPO_ROOT / "images" / "pipeline.Dockerfile").read_text("utf-8")
-    pom = (REPO_ROOT / "src" / "olist_pipeline" / "local" / "spark-kafka.pom.xml").read_text()
+    pom = (REPO_ROOT / "src" / "olist_pipeline" / "stack" / "spark-kafka.pom.xml").read_text()
     args = dict(re.findall(r"^ARG (\w+)=(\S+)$", docker, re.M))
     spark = pinned_versions()["SPARK_VERSION"]
     assert args["SPARK_VERSION"] == spark

@@ -8,7 +8,7 @@ cluster are ``k8s/platform.sh``'s own (``apply-namespaces``,
 ``olist-local`` context, so ``make deploy`` and this tier share one code path.
 
 kwok runs no container: pods are scheduled for real and their status is what
-kwok's stages (``src/olist_pipeline/local/kwok-stages.yaml``) write. Nothing
+kwok's stages (``src/olist_pipeline/stack/kwok-stages.yaml``) write. Nothing
 here proves what a container does, nor NetworkPolicy enforcement (no CNI).
 The Spark Operator is simulated by a second kwok (``kwok-sparkapps.yaml``,
 fixture ``spark_operator_simulation``); ``test_dag_run.py`` says what of the
@@ -157,9 +157,9 @@ def cluster_settings() -> Settings:
 @pytest.fixture(scope="session")
 def kube(cluster_settings: Settings) -> Iterator[Kube]:
     """The local control plane: reused if up, else started now and stopped at the end."""
-    from olist_pipeline.local import cluster
-    from olist_pipeline.local.prereqs import PrerequisiteError
-    from olist_pipeline.local.stack import GROUPS, LocalStack
+    from olist_pipeline.stack import cluster
+    from olist_pipeline.stack.prereqs import PrerequisiteError
+    from olist_pipeline.stack.stack import GROUPS, LocalStack
     from tests.charts.conftest import helm_binary
 
     try:
@@ -223,8 +223,8 @@ def spark_operator_simulation(
 ) -> Iterator[None]:
     """The second kwok that plays the Spark Operator (``kwok-sparkapps.yaml``): it can
     start only now, with the CRDs installed. Stopped at the end if started here."""
-    from olist_pipeline.local import cluster
-    from olist_pipeline.local.stack import StackError
+    from olist_pipeline.stack import cluster
+    from olist_pipeline.stack.stack import StackError
 
     service = cluster.SparkApplicationsService(cluster_settings)
     started = not service.running()

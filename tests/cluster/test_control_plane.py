@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from olist_pipeline.local.cluster import NODE_NAME
+from olist_pipeline.stack.cluster import NODE_NAME
 from tests.cluster.conftest import Kube
 from tests.k8s_validate import pinned_versions
 

@@ -18,12 +18,12 @@ endpoint, Airflow's task states, retries and trigger rules, the run's state.
 What is simulated, and how:
 
 - No container runs. kwok writes each pod's status (Running, then Succeeded,
-  ``src/olist_pipeline/local/kwok-stages.yaml``); a pod labelled
+  ``src/olist_pipeline/stack/kwok-stages.yaml``); a pod labelled
   ``olist.io/simulate-exit=failed`` ends Failed with exit code 1 instead. The
   label is set only by this tier's own Airflow ``pod_mutation_hook``
   (``tests/cluster/airflow_local_settings.py``), for one task of one run.
 - The Kubeflow Spark Operator cannot be built here, so a second kwok plays it
-  (``src/olist_pipeline/local/kwok-sparkapps.yaml``, started once the CRDs are
+  (``src/olist_pipeline/stack/kwok-sparkapps.yaml``, started once the CRDs are
   installed): for each SparkApplication it creates the driver pod
   ``<app>-driver`` from the application's driver spec (as Spark 4.2 sizes it,
   owned by the application) and moves the status SUBMITTED -> RUNNING ->
@@ -53,11 +53,11 @@ from typing import Any
 
 import pytest
 
+from olist_pipeline.airflow import k8s
+from olist_pipeline.airflow.definition import BATCH, Kind
+from olist_pipeline.airflow.local_run import DagRunResult, run_dag
 from olist_pipeline.config import KIND_LANDING_DIR, Settings
-from olist_pipeline.local.cluster import NODE_NAME
-from olist_pipeline.pipeline import k8s
-from olist_pipeline.pipeline.definition import BATCH, Kind
-from olist_pipeline.pipeline.local_run import DagRunResult, run_dag
+from olist_pipeline.stack.cluster import NODE_NAME
 from tests.cluster import airflow_local_settings as hook
 from tests.cluster.conftest import CONTEXT, Kube, install_release, uninstall_release
 
@@ -213,8 +213,8 @@ def _render(airflow: KindAirflow, run_id: str) -> dict[str, dict[str, Any]]:
     code = (
         "import json, sys\n"
         "from datetime import datetime\n"
-        "from olist_pipeline.pipeline.definition import BATCH\n"
-        "from olist_pipeline.pipeline.render import render_kind\n"
+        "from olist_pipeline.airflow.definition import BATCH\n"
+        "from olist_pipeline.airflow.render import render_kind\n"
         "run_id, conf, start, out = sys.argv[1:5]\n"
         "r = render_kind(BATCH, run_id, json.loads(conf), datetime.fromisoformat(start))\n"
         "open(out, 'w').write(json.dumps({x.task_id: x.manifest for x in r}))\n"

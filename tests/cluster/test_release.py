@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from olist_pipeline.local.cluster import NODE_NAME
+from olist_pipeline.stack.cluster import NODE_NAME
 from tests.charts.conftest import CI_VALUES
 from tests.cluster.conftest import RELEASE, Kube, install_release, uninstall_release
 

@@ -15,8 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from olist_pipeline.local.cluster import NODE_NAME
-from olist_pipeline.pipeline import k8s
+from olist_pipeline.airflow import k8s
+from olist_pipeline.stack.cluster import NODE_NAME
 from tests.cluster.conftest import Kube
 
 

@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from olist_pipeline.config import KIND_LANDING_DIR, Role, Target
-from olist_pipeline.contracts.sources import TABLES
-from olist_pipeline.pipeline import k8s
-from olist_pipeline.pipeline.definition import (
+from olist_pipeline.airflow import k8s
+from olist_pipeline.airflow.definition import (
     BATCH,
     DATA_DIR,
     INCREMENT_DIR,
@@ -28,6 +26,8 @@ from olist_pipeline.pipeline.definition import (
     Kind,
     Pipeline,
 )
+from olist_pipeline.config import KIND_LANDING_DIR, Role, Target
+from olist_pipeline.contracts.sources import TABLES
 from tests.k8s_validate import validate_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,7 +203,7 @@ def test_kind_target_uses_kubernetes_operators(bags):
 
 
 def _rendered(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
-    from olist_pipeline.pipeline.render import render_kind
+    from olist_pipeline.airflow.render import render_kind
 
     return {r.task_id: r.manifest for r in render_kind(pipeline, run_id="scheduled__2026-01-02")}
 
@@ -289,7 +289,7 @@ def test_spark_application_templates_exist_for_every_spark_step_and_nothing_else
 def test_the_spark_application_files_are_what_the_definition_renders():
     """spark-apps/k8s/*.yaml are generated: a hand edit, or a definition changed without
     `olist airflow sparkapps`, fails here (the chart's CRD checks cover every file)."""
-    from olist_pipeline.pipeline import sparkapps
+    from olist_pipeline.airflow import sparkapps
 
     directory = ROOT / "spark-apps" / "k8s"
     assert sparkapps.stale(directory) == [], "stale: run `olist airflow sparkapps`"
@@ -319,7 +319,7 @@ def test_sparkapps_check_names_a_stale_file_and_the_command(tmp_path, capsys):
 def test_definition_refuses_unknown_upstreams_and_duplicates():
     from dataclasses import replace
 
-    from olist_pipeline.pipeline.definition import _check
+    from olist_pipeline.airflow.definition import _check
 
     first = BATCH.steps[0]
     with pytest.raises(ValueError, match="unknown upstream"):
@@ -381,7 +381,7 @@ def test_the_batch_runs_once_per_daily_data_interval_and_catches_up(bags, target
 def test_the_catchup_start_date_is_a_setting(monkeypatch):
     from datetime import UTC, datetime
 
-    from olist_pipeline.pipeline.dags import start_date
+    from olist_pipeline.airflow.dags import start_date
 
     monkeypatch.setenv("OLIST_BATCH_START_DATE", "2017-01-05")
     assert start_date(BATCH) == datetime(2017, 1, 5, tzinfo=UTC)
@@ -409,21 +409,21 @@ def test_a_day_without_increment_skips_ingest_on_both_targets(bags):
 def test_the_local_runner_maps_exit_5_to_a_skip(tmp_path, monkeypatch):
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from olist_pipeline.pipeline import runner
+    from olist_pipeline.airflow import tasks
 
     fake = tmp_path / "olist"
     fake.write_text("#!/bin/sh\necho no increment for 2018-01-01\nexit $1\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(runner, "olist_executable", lambda: str(fake))
+    monkeypatch.setattr(tasks, "olist_executable", lambda: str(fake))
     with pytest.raises(AirflowSkipException, match="nothing to do"):
-        runner.run_olist(["5"], ok_exit_codes=[0, 3], skip_exit_codes=[5])
-    assert runner.run_olist(["3"], ok_exit_codes=[0, 3], skip_exit_codes=[5]) == 3
+        tasks.run_olist(["5"], ok_exit_codes=[0, 3], skip_exit_codes=[5])
+    assert tasks.run_olist(["3"], ok_exit_codes=[0, 3], skip_exit_codes=[5]) == 3
 
 
 def test_the_kind_render_shows_the_interval_folder_of_the_rendered_day():
     from datetime import UTC, datetime
 
-    from olist_pipeline.pipeline.render import render_kind
+    from olist_pipeline.airflow.render import render_kind
 
     day = datetime(2017, 3, 4, tzinfo=UTC)
     pods = {r.task_id: r.manifest for r in render_kind(BATCH, interval_start=day)}
@@ -439,8 +439,8 @@ def test_the_kind_render_shows_the_interval_folder_of_the_rendered_day():
 def test_the_retry_delay_is_a_setting_that_never_changes_the_retries(monkeypatch):
     from datetime import timedelta
 
+    from olist_pipeline.airflow.dags import build_dag
     from olist_pipeline.config import ConfigError
-    from olist_pipeline.pipeline.dags import build_dag
 
     step = BATCH.step("ingest_orders")
     monkeypatch.delenv("OLIST_AIRFLOW_RETRY_DELAY_SECONDS", raising=False)

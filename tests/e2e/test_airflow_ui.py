@@ -35,7 +35,7 @@ def test_ui_signs_in_and_shows_a_successful_olist_batch_run(batch_run: BatchRun)
     if not Path(CHROMIUM).is_file():
         pytest.skip("Debian's chromium is not installed (make setup installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    from olist_pipeline.pipeline.ui import credentials, start_ui
+    from olist_pipeline.airflow.ui import credentials, start_ui
 
     assert batch_run.result.ok, f"olist_batch did not succeed: {batch_run.result.log_file}"
     airflow_run_id = batch_run.result.airflow_run_id

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from olist_pipeline.analytics.report import CHART_KEYS
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.db import connect
+from olist_pipeline.report.report import CHART_KEYS
 from tests.conftest import cloned_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from olist_pipeline.airflow.definition import BATCH
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import TABLES
-from olist_pipeline.pipeline.definition import BATCH
-from olist_pipeline.sources.split import split_days
+from olist_pipeline.data.split import split_days
 from tests.airflow_support import RUN_TIMEOUT_S
 from tests.conftest import cloned_database
 
@@ -80,7 +80,7 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_two_days_then_a_rerun_of_the_first_then_a_day_without_data(
     landing: Path, template_database: str, base_settings: Settings, tmp_path: Path
 ) -> None:
-    from olist_pipeline.pipeline.local_run import run_batch_dag
+    from olist_pipeline.airflow.local_run import run_batch_dag
 
     day1, day2 = (date.fromisoformat(p.name) for p in split_days(landing)[:2])
     assert day1.isoformat() == START and day2 > day1
@@ -139,6 +139,6 @@ def test_two_days_then_a_rerun_of_the_first_then_a_day_without_data(
 
 def _records(path: Path) -> int:
     from olist_pipeline.contracts.sources import contract_for
-    from olist_pipeline.sources.reader import read_rows
+    from olist_pipeline.data.reader import read_rows
 
     return sum(1 for _ in read_rows(path, contract_for("orders")))

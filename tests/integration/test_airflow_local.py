@@ -1,6 +1,6 @@
 """The local target's orchestration for real: olist_batch end to end, retries, callbacks.
 
-Runs DAGs with ``dag.test()`` in a child process (``olist_pipeline.pipeline.
+Runs DAGs with ``dag.test()`` in a child process (``olist_pipeline.airflow.
 local_run``) against the real local stack, a SQLite metadata database in a
 temporary AIRFLOW_HOME and a real Pushgateway on a free port.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from olist_pipeline.airflow.definition import BATCH
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import TABLES
-from olist_pipeline.pipeline.definition import BATCH
 from tests.airflow_support import RUN_TIMEOUT_S, BatchRun, Pushgateway
 
 pytestmark = pytest.mark.integration
@@ -79,8 +79,8 @@ RETRY_DAG = textwrap.dedent(
     """Airflow DAG used by the tests: one task that always fails (exit 1)."""
     from datetime import timedelta
 
-    from olist_pipeline.pipeline.dags import build_dag
-    from olist_pipeline.pipeline.definition import Kind, Pipeline, RetryPolicy, Step
+    from olist_pipeline.airflow.dags import build_dag
+    from olist_pipeline.airflow.definition import Kind, Pipeline, RetryPolicy, Step
 
     fast = RetryPolicy(retries=2, delay=timedelta(seconds=1), max_delay=timedelta(seconds=2))
     dag = build_dag(
@@ -109,8 +109,8 @@ def test_forced_failure_is_retried_with_backoff_then_the_failure_callback_counts
 ):
     from dataclasses import replace
 
-    from olist_pipeline.pipeline.callbacks import count_task_failure
-    from olist_pipeline.pipeline.local_run import run_dag
+    from olist_pipeline.airflow.callbacks import count_task_failure
+    from olist_pipeline.airflow.local_run import run_dag
 
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -154,7 +154,7 @@ def test_forced_failure_is_retried_with_backoff_then_the_failure_callback_counts
 def test_runner_maps_exit_codes_to_retry_or_fail_now(monkeypatch: pytest.MonkeyPatch):
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-    from olist_pipeline.pipeline.runner import run_olist
+    from olist_pipeline.airflow.tasks import run_olist
 
     assert run_olist(["--version"]) == 0
     with pytest.raises(AirflowFailException, match="exited with 2"):

@@ -11,8 +11,8 @@ from psycopg import sql
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import CONTRACTS, contract_for
+from olist_pipeline.data.reader import iter_records
 from olist_pipeline.ingest.loader import ingest
-from olist_pipeline.sources.reader import iter_records
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 
 - a replay, a kill -9 of the job once PostgreSQL shows it mid-stream, and a
   restart from its checkpoint: the minute rows summed per day equal batch
-  staging's parity measures per day exactly (quality/parity.py BATCH_SQL on
+  staging's parity measures per day exactly (dq/parity.py BATCH_SQL on
   staging loaded from the same source rows), nothing counted twice;
 - events older than the watermark land in marts.live_late_events and the
   exported counter, invalid messages are counted and skipped.
@@ -29,9 +29,9 @@ import pytest
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import contract_for
-from olist_pipeline.live.parity import batch_by_day, differences, live_by_day
 from olist_pipeline.stream import events as ev
 from olist_pipeline.stream.events import Event
+from olist_pipeline.stream.live.parity import batch_by_day, differences, live_by_day
 from tests.integration._quality_data import load_staging
 from tests.integration.stream_support import (
     REALDATA,
@@ -344,7 +344,7 @@ T0 = datetime(2018, 1, 2, 10, 30, 15, tzinfo=UTC)
 
 def _batch(spark: Any, events: list[Event], poison: int = 0) -> Any:
     """The events as Kafka records, parsed by the job's own mapInArrow on the executors."""
-    from olist_pipeline.live import frames
+    from olist_pipeline.stream.live import frames
 
     records: list[tuple[str, bytes | None]] = [
         (f"t.{e.stream}", e.encode(e.occurred_at + timedelta(seconds=1))) for e in events
@@ -376,7 +376,7 @@ def test_the_sink_skips_a_committed_batch_id_and_splits_by_customer_state(
 ) -> None:
     """Spark's parse and aggregates into the sink (no Kafka): the ledger, the dedup by event id,
     invalid records counted, and the state join."""
-    from olist_pipeline.live.sink import LiveSink
+    from olist_pipeline.stream.live.sink import LiveSink
 
     rows = _source_rows(3)
     load_staging(pg_settings, rows)
@@ -407,7 +407,7 @@ def test_applied_ids_below_the_horizon_are_pruned_and_never_count_twice(
     """The applied-id ledger stays bounded (V063): ids older than the horizon go, and a copy of
     such an event arriving later is stored as late, once, and never reaches a minute, also
     under a new query id (a fresh checkpoint) with a wider delay."""
-    from olist_pipeline.live.sink import LiveSink
+    from olist_pipeline.stream.live.sink import LiveSink
 
     def applied() -> int:
         return int(_scalar(pg_settings, "SELECT count(*) FROM marts.live_events_applied"))
@@ -438,10 +438,10 @@ def test_applied_ids_below_the_horizon_are_pruned_and_never_count_twice(
 
 
 def test_spark_watermark_drops_late_rows_keeping_only_a_count(spark: Any, tmp_path: Path) -> None:
-    """Why live/job.py keeps the sink's watermark (measured on our Spark): with `withWatermark`
-    a stateful aggregation drops the rows behind it before `foreachBatch` sees them, and the
-    progress keeps a count only; without a stateful operator, as in the live query, the
-    watermark is computed and changes nothing."""
+    """Why stream/live/job.py keeps the sink's watermark (measured on our Spark): with
+    `withWatermark` a stateful aggregation drops the rows behind it before `foreachBatch` sees
+    them, and the progress keeps a count only; without a stateful operator, as in the live
+    query, the watermark is computed and changes nothing."""
     from pyspark.sql import functions as F
 
     def run(stateful: bool) -> tuple[int, int]:

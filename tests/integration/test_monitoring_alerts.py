@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from olist_pipeline.config import Settings
-from olist_pipeline.local.monitoring import PrometheusService
+from olist_pipeline.stack.monitoring import PrometheusService
 from olist_pipeline.stream.topics import create_topics
 
 pytestmark = pytest.mark.integration

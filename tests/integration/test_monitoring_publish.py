@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from olist_pipeline.cli import main
 from olist_pipeline.config import Settings
-from olist_pipeline.local.monitoring import PrometheusService, PushgatewayService
-from olist_pipeline.observability.publish import PushgatewayError, collect, publish
+from olist_pipeline.metrics.publish import PushgatewayError, collect, publish
+from olist_pipeline.stack.monitoring import PrometheusService, PushgatewayService
 from tests.integration.monitoring_support import free_port, insert_rows
 
 pytestmark = pytest.mark.integration

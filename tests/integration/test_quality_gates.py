@@ -10,8 +10,8 @@ import pytest
 from olist_pipeline.cli import main
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.db import connect
-from olist_pipeline.quality.model import CheckResult, Severity
-from olist_pipeline.quality.runner import run_layer
+from olist_pipeline.dq.gates import run_layer
+from olist_pipeline.dq.model import CheckResult, Severity
 from tests.integration._quality_data import QUIRKS, clean, hid, load_raw, load_staging, quirky
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from olist_pipeline.config import Settings
-from olist_pipeline.quality.model import CheckResult
-from olist_pipeline.quality.runner import run_layer
+from olist_pipeline.dq.gates import run_layer
+from olist_pipeline.dq.model import CheckResult
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +43,8 @@ def _failures(results: tuple[CheckResult, ...]) -> list[str]:
 
 
 def _generate_and_ingest(settings: Settings, out: Path, run_id: str, quirks: bool) -> None:
+    from olist_pipeline.data.generator import Quirks, generate
     from olist_pipeline.ingest.loader import ingest
-    from olist_pipeline.sources.generator import Quirks, generate
 
     generate(out, scale=SCALE, seed=7, quirks=None if quirks else Quirks.none())
     ingest(settings, out, run_id=run_id)
@@ -64,8 +64,8 @@ def test_generated_quirks_are_reported_and_the_raw_gate_stays_open(
     # Every source record is accounted for by raw + quarantine.
     assert by[("raw.orders", "row_count_vs_source")].observed == 0
     # The right counts: the SQL checks agree with the generator's own profile of the files
-    # (olist_pipeline.sources.profile, an independent implementation in Python).
-    from olist_pipeline.sources.profile import profile
+    # (olist_pipeline.data.profile, an independent implementation in Python).
+    from olist_pipeline.data.profile import profile
 
     figures = profile(tmp_path)
     rows = {t: int(by[(f"raw.{t}", "row_count")].observed or 0) for t in

@@ -16,7 +16,7 @@ from olist_pipeline.cli import main
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import contract_for
 from olist_pipeline.db import connect
-from olist_pipeline.quality.parity import run_parity
+from olist_pipeline.dq.parity import run_parity
 from olist_pipeline.stream import events as ev
 from tests.integration._quality_data import Rows, clean, load_staging
 
@@ -103,7 +103,7 @@ def test_withheld_events_fail_parity_and_list_the_days(
     _store(pg_settings, events)
     monkeypatch.setenv("OLIST_PG_DATABASE", pg_settings.postgres.database)
     monkeypatch.delenv("OLIST_PUSHGATEWAY_URL", raising=False)
-    assert main(["parity", "run", "--run-id", "run-2"]) == 4
+    assert main(["dq", "parity", "--run-id", "run-2"]) == 4
     err = capsys.readouterr().err
     assert "parity failed on 2 of 3 days (2018-01-02..2018-01-04, tolerance 0)" in err
     assert (

@@ -43,7 +43,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def private_stack(base_settings: Settings) -> Iterator[tuple[Settings, Any]]:
     from olist_pipeline.db.migrate import migrate
-    from olist_pipeline.local.stack import LocalStack
+    from olist_pipeline.stack.stack import LocalStack
 
     parent = base_settings.local.state_dir / "tmp"
     parent.mkdir(parents=True, exist_ok=True)

@@ -300,7 +300,7 @@ def test_rfm_scorecard_and_lift_match_hand_computation(built: Settings) -> None:
 
 
 def test_report_ranks_only_pairs_above_the_minimum_support(built: Settings) -> None:
-    from olist_pipeline.analytics.report import MIN_PAIR_ORDERS, top_pairs
+    from olist_pipeline.report.report import MIN_PAIR_ORDERS, top_pairs
 
     a, b = sorted([hid("pA"), hid("pB")])
     c, d = sorted([hid("pA"), hid("pC")])

@@ -69,8 +69,8 @@ GRAIN = {
 def built(
     template_database: str, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
+    from olist_pipeline.data.generator import generate
     from olist_pipeline.ingest.loader import ingest
-    from olist_pipeline.sources.generator import generate
 
     with cloned_database(base_settings, template_database, "olist_tg_") as settings:
         data = tmp_path_factory.mktemp("olist-data")
@@ -248,7 +248,7 @@ def _checksums(settings: Settings, layers: tuple[str, ...]) -> dict[str, Any]:
 def _spark_submit(
     settings: Settings, app: str, run_id: str, *args: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    from olist_pipeline.local import jars
+    from olist_pipeline.stack import jars
 
     venv_bin = Path(sys.executable).parent
     full_env = {

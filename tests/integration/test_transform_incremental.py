@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from olist_pipeline.config import Role, Settings
+from olist_pipeline.data.split import split_days
 from olist_pipeline.ingest.commands import increment_day
-from olist_pipeline.sources.split import split_days
 from olist_pipeline.transform.incremental import Plan
 from olist_pipeline.transform.jobs import run_layers
 from tests.conftest import cloned_database
@@ -99,7 +99,7 @@ def _transform(settings: Settings, run_id: str) -> dict[str, Plan]:
 
 
 def test_thirty_daily_increments_equal_a_full_rebuild(landing: Path, settings: Settings) -> None:
-    from olist_pipeline.quality.runner import run_layer
+    from olist_pipeline.dq.gates import run_layer
 
     folders = split_days(landing)[: DAYS + 1]
     assert len(folders) == DAYS + 1 and folders[0].name == START

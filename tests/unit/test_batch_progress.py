@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from olist_pipeline.mainjob.steps import StepTracker
-from olist_pipeline.pipeline.local_run import DagProgress, last_run_row, read_progress
+from olist_pipeline.airflow.local_run import DagProgress, last_run_row, read_progress
+from olist_pipeline.run.steps import StepTracker
 
 
 def _db(path: Path, runs: list[tuple[int, str, str]], tis: list[tuple[str, str, str, str]]) -> None:

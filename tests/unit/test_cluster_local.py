@@ -10,9 +10,9 @@ import pytest
 
 from olist_pipeline.cli import main
 from olist_pipeline.config import Settings, load_settings
-from olist_pipeline.local import cluster
-from olist_pipeline.local.prereqs import PrerequisiteError
-from olist_pipeline.local.stack import LocalStack, StackError
+from olist_pipeline.stack import cluster
+from olist_pipeline.stack.prereqs import PrerequisiteError
+from olist_pipeline.stack.stack import LocalStack, StackError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,7 +167,7 @@ def test_control_plane_processes_keep_their_pid_files_logs_and_ports(state: Path
         # A pid counts as ours only while it runs our binary (node-logs: our module).
         program = "kwok" if service.name == "kwok-sparkapps" else service.name
         assert service.markers() == (
-            ("olist_pipeline.local.node_logs",)
+            ("olist_pipeline.stack.node_logs",)
             if service.name == "node-logs"
             else (str(cluster.tools_dir(settings) / program),)
         )

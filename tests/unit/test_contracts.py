@@ -46,7 +46,7 @@ def test_header_matches_the_real_file(contract, realdata: Path) -> None:  # type
 def test_every_built_table_is_declared_once_checked_and_granted() -> None:
     from olist_pipeline.contracts.tables import LAYER_TABLES, MARTS_TABLES, STAGING_TABLES
     from olist_pipeline.db.privileges import MATRIX
-    from olist_pipeline.quality.warehouse_checks import MARTS
+    from olist_pipeline.dq.warehouse_checks import MARTS
 
     assert STAGING_TABLES == TABLES
     for layer, tables in LAYER_TABLES.items():

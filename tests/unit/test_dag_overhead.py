@@ -1,4 +1,4 @@
-from olist_pipeline.mainjob.job import dag_overhead
+from olist_pipeline.run.job import dag_overhead
 
 
 def test_overhead_is_wall_time_over_the_tasks_own_time() -> None:

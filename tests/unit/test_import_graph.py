@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "olist_pipeline"
 
 # Packages that must never import another (importer -> imported): the DAGs and their
 # runners serve both targets, so they cannot lean on the local target's services.
-FORBIDDEN: tuple[tuple[str, str], ...] = (("olist_pipeline.pipeline", "olist_pipeline.local"),)
+FORBIDDEN: tuple[tuple[str, str], ...] = (("olist_pipeline.airflow", "olist_pipeline.stack"),)
 
 
 def _modules() -> dict[str, Path]:
@@ -92,7 +92,7 @@ def _circles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 def test_the_reader_sees_the_package() -> None:
     graph = _graph()
     assert len(graph) > 50
-    assert "olist_pipeline.local.service" in graph["olist_pipeline.local.monitoring"]
+    assert "olist_pipeline.stack.service" in graph["olist_pipeline.stack.monitoring"]
 
 
 def test_no_import_circle_between_modules() -> None:

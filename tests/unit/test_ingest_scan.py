@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from olist_pipeline.contracts.sources import contract_for
+from olist_pipeline.data.reader import iter_records
 from olist_pipeline.ingest.scan import CsvShapeScanner, ScanResult
-from olist_pipeline.sources.reader import iter_records
 
 HEADER = b'"seller_id","seller_zip_code_prefix","seller_city","seller_state"\n'
 

@@ -11,8 +11,8 @@ import pytest
 
 from olist_pipeline.cli import build_parser
 from olist_pipeline.errors import UsageError
-from olist_pipeline.live.events import Parser
-from olist_pipeline.live.job import parse_duration
+from olist_pipeline.stream.live.events import Parser
+from olist_pipeline.stream.live.job import parse_duration
 from olist_pipeline.stream.producer import POISON_KINDS, poison_message
 from tests.unit.stream_samples import sample_events
 

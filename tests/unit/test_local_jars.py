@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from olist_pipeline.local import jars
+from olist_pipeline.stack import jars
 
 
 def _pins(pom: str) -> dict[str, str]:
-    text = resources.files("olist_pipeline.local").joinpath(pom).read_text()
+    text = resources.files("olist_pipeline.stack").joinpath(pom).read_text()
     return dict(re.findall(r"<([a-z0-9.]+)\.version>([^<]+)<", text))
 
 
@@ -17,7 +17,7 @@ def test_every_jar_set_has_its_pom_and_its_own_folder() -> None:
     folders = [folder for _, folder in jars.SETS.values()]
     assert len(set(folders)) == len(folders)
     for pom, _ in jars.SETS.values():
-        assert resources.files("olist_pipeline.local").joinpath(pom).is_file(), pom
+        assert resources.files("olist_pipeline.stack").joinpath(pom).is_file(), pom
 
 
 def test_connect_runs_the_brokers_kafka_version_and_the_same_jdbc_driver() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import base64
 
-from olist_pipeline.local.stack import _kafka_cluster_id
+from olist_pipeline.stack.stack import _kafka_cluster_id
 
 
 def test_kafka_cluster_ids_never_read_as_an_option() -> None:
@@ -14,14 +14,14 @@ def test_kafka_cluster_ids_never_read_as_an_option() -> None:
 
 
 def test_free_ports_are_kept_as_they_are() -> None:
-    from olist_pipeline.local.service import free_port_block
+    from olist_pipeline.stack.service import free_port_block
 
     ports = {"A": 55432, "B": 59092}
     assert free_port_block(ports, in_use=lambda _port: False) == ports
 
 
 def test_one_port_taken_shifts_the_whole_block_past_it() -> None:
-    from olist_pipeline.local.service import free_port_block
+    from olist_pipeline.stack.service import free_port_block
 
     taken = {55432, 55532, 59292}
     moved = free_port_block({"A": 55432, "B": 59092}, in_use=taken.__contains__)
@@ -32,7 +32,7 @@ def test_one_port_taken_shifts_the_whole_block_past_it() -> None:
 def test_no_free_block_is_an_error_naming_the_fix() -> None:
     import pytest
 
-    from olist_pipeline.local.service import StackError, free_port_block
+    from olist_pipeline.stack.service import StackError, free_port_block
 
     with pytest.raises(StackError, match=r"OLIST_\*_PORT"):
         free_port_block({"A": 65400}, in_use=lambda _port: True)

@@ -1,4 +1,4 @@
-"""The metrics contract (src/olist_pipeline/observability/metrics.yaml) holds.
+"""The metrics contract (src/olist_pipeline/metrics/metrics.yaml) holds.
 
 - code cannot export a metric the contract lacks: ``metric()`` refuses unknown
   names, and no module builds prometheus_client metrics around it;
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from olist_pipeline.observability.metrics import UnknownMetricError, contract, metric
+from olist_pipeline.metrics.metrics import UnknownMetricError, contract, metric
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "olist_pipeline"
-FACTORY = PACKAGE / "observability" / "metrics.py"
+FACTORY = PACKAGE / "metrics" / "metrics.py"
 METRIC_CLASSES = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
 
 
@@ -70,9 +70,7 @@ def test_no_module_creates_prometheus_metrics_outside_the_factory() -> None:
                 and node.value.id in {"prometheus_client", "prom"}
             ):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {node.attr}")
-    assert not offenders, "create metrics with observability.metrics.metric(): " + "; ".join(
-        offenders
-    )
+    assert not offenders, "create metrics with metrics.metrics.metric(): " + "; ".join(offenders)
 
 
 def test_every_contract_metric_is_used_by_the_code() -> None:
@@ -133,14 +131,14 @@ def test_names_types_and_labels_follow_prometheus_conventions() -> None:
 
 def test_monitoring_folder_shows_the_same_contract() -> None:
     link = ROOT / "monitoring" / "metrics.yaml"
-    assert link.resolve() == (PACKAGE / "observability" / "metrics.yaml").resolve()
+    assert link.resolve() == (PACKAGE / "metrics" / "metrics.yaml").resolve()
 
 
 def test_a_new_registry_never_gets_a_collected_registrys_metrics() -> None:
     from prometheus_client import CollectorRegistry
 
-    from olist_pipeline.observability import metrics
-    from olist_pipeline.observability.metrics import metric
+    from olist_pipeline.metrics import metrics
+    from olist_pipeline.metrics.metrics import metric
 
     # A registry has no reference cycle, so dropping the last reference frees it at
     # once and CPython hands its address to the next one: no gc.collect() is needed

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from olist_pipeline.observability.metrics import contract
+from olist_pipeline.metrics.metrics import contract
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "monitoring" / "dashboards"

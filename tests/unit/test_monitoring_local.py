@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from olist_pipeline.config import Settings, load_settings
-from olist_pipeline.local.monitoring import DEFAULT_CONSUMER_PORTS, PrometheusService
-from olist_pipeline.local.stack import LocalStack
+from olist_pipeline.stack.monitoring import DEFAULT_CONSUMER_PORTS, PrometheusService
+from olist_pipeline.stack.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ def test_the_rendered_config_and_its_rules_pass_promtool(settings: Settings) -> 
 def test_spark_connect_server_runs_pyspark_on_loopback_with_the_local_jvm_settings(
     settings: Settings,
 ) -> None:
-    from olist_pipeline.local.spark_connect import SERVER_CLASS, SparkConnectService
+    from olist_pipeline.stack.spark_connect import SERVER_CLASS, SparkConnectService
 
     svc = SparkConnectService(settings)
     argv = svc.argv()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from olist_pipeline.local.node_logs import log_body
+from olist_pipeline.stack.node_logs import log_body
 
 
 def test_a_container_log_is_one_line_naming_the_pod() -> None:

@@ -61,7 +61,7 @@ def test_setup_and_the_images_install_from_the_lock() -> None:
 
 def test_the_jdbc_driver_version_is_written_once() -> None:
     # The local stack's pom pins it; the image build takes it from there (k8s/platform.sh).
-    pom = (ROOT / "src" / "olist_pipeline" / "local" / "pom.xml").read_text("utf-8")
+    pom = (ROOT / "src" / "olist_pipeline" / "stack" / "pom.xml").read_text("utf-8")
     (version,) = re.findall(r"<postgresql\.jdbc\.version>([^<]+)<", pom)
     written = [
         str(p.relative_to(ROOT))
@@ -69,8 +69,8 @@ def test_the_jdbc_driver_version_is_written_once() -> None:
             ROOT / "k8s" / "versions.env",
             ROOT / "k8s" / "platform.sh",
             ROOT / "images" / "pipeline.Dockerfile",
-            ROOT / "src" / "olist_pipeline" / "local" / "connect-pom.xml",
-            ROOT / "src" / "olist_pipeline" / "local" / "jars.py",
+            ROOT / "src" / "olist_pipeline" / "stack" / "connect-pom.xml",
+            ROOT / "src" / "olist_pipeline" / "stack" / "jars.py",
             ROOT / "pyproject.toml",
         )
         if version in p.read_text("utf-8")

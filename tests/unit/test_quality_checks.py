@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from olist_pipeline.contracts.sources import CONTRACTS
-from olist_pipeline.quality import checks as k
-from olist_pipeline.quality.model import (
+from olist_pipeline.dq import checks as k
+from olist_pipeline.dq.model import (
     LAYERS,
     Check,
     Op,
@@ -20,9 +20,9 @@ from olist_pipeline.quality.model import (
     literal,
     result_for,
 )
-from olist_pipeline.quality.parity import ParityReport, compare
-from olist_pipeline.quality.sql import raw_current
-from olist_pipeline.quality.suites import Scope, suite
+from olist_pipeline.dq.parity import ParityReport, compare
+from olist_pipeline.dq.sql import raw_current
+from olist_pipeline.dq.suites import Scope, suite
 
 
 def _check(**kw: object) -> Check:
@@ -183,8 +183,8 @@ def test_parity_tolerance_is_relative_to_the_larger_side() -> None:
 
 
 def test_summary_table_renders(monkeypatch: pytest.MonkeyPatch) -> None:
-    from olist_pipeline.quality.report import print_layer
-    from olist_pipeline.quality.runner import LayerReport
+    from olist_pipeline.dq.gates import LayerReport
+    from olist_pipeline.dq.report import print_layer
 
     results = (
         result_for(_check(), Decimal(3), "e.g. abc"),

@@ -12,9 +12,9 @@ from prometheus_client import generate_latest
 
 from olist_pipeline.cli import main
 from olist_pipeline.config import load_settings
-from olist_pipeline.observability.push import push_if_configured as push
-from olist_pipeline.quality.model import Check, Severity, result_for
-from olist_pipeline.quality.runner import metrics_registry
+from olist_pipeline.dq.gates import metrics_registry
+from olist_pipeline.dq.model import Check, Severity, result_for
+from olist_pipeline.metrics.push import push_if_configured as push
 
 
 def _result(passed: bool, severity: Severity = Severity.ERROR) -> object:
@@ -94,7 +94,7 @@ def test_cli_needs_a_run_id_and_a_known_layer(
     with pytest.raises(SystemExit) as exc:
         main(["dq", "run", "--layer", "gold", "--run-id", "r"])
     assert exc.value.code == 2
-    assert main(["parity", "run", "--run-id", "r", "--tolerance", "-1"]) == 2
+    assert main(["dq", "parity", "--run-id", "r", "--tolerance", "-1"]) == 2
 
 
 def test_dq_list_prints_every_layer(capsys: pytest.CaptureFixture[str]) -> None:

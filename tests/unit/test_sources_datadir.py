@@ -6,8 +6,8 @@ import pytest
 
 from olist_pipeline.config import load_settings
 from olist_pipeline.contracts.sources import CONTRACTS
-from olist_pipeline.sources.datadir import MARKER, missing_files, source_dir
-from olist_pipeline.sources.reader import MissingFileError
+from olist_pipeline.data.datadir import MARKER, missing_files, source_dir
+from olist_pipeline.data.reader import MissingFileError
 
 
 def test_a_real_folder_must_hold_all_nine_files(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_without_a_folder_generated_data_is_made_once(tmp_path: Path) -> None:
 
 
 def test_a_run_folder_fills_what_a_real_folder_lacks_from_generated_data(tmp_path: Path) -> None:
-    from olist_pipeline.sources.datadir import DataDirError, ensure_generated, run_folder
+    from olist_pipeline.data.datadir import DataDirError, ensure_generated, run_folder
 
     settings = load_settings({"OLIST_STATE_DIR": str(tmp_path / "state")})
     with pytest.raises(DataDirError, match="not a folder"):

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from olist_pipeline.contracts.sources import CONTRACTS, LogicalType, contract_for
+from olist_pipeline.data.dialect import render
+from olist_pipeline.data.generator import Quirks, generate
+from olist_pipeline.data.profile import profile
+from olist_pipeline.data.reader import iter_records, read_rows
 from olist_pipeline.errors import UsageError
-from olist_pipeline.sources.dialect import render
-from olist_pipeline.sources.generator import Quirks, generate
-from olist_pipeline.sources.profile import profile
-from olist_pipeline.sources.reader import iter_records, read_rows
 
 SCALE = 0.01
 SEED = 11

@@ -8,10 +8,10 @@ import pytest
 
 from olist_pipeline.cli import main
 from olist_pipeline.contracts.sources import contract_for
-from olist_pipeline.sources.dialect import render
-from olist_pipeline.sources.generator import Quirks, generate
-from olist_pipeline.sources.profile import EXPECTED, check, profile
-from olist_pipeline.sources.reader import read_rows
+from olist_pipeline.data.dialect import render
+from olist_pipeline.data.generator import Quirks, generate
+from olist_pipeline.data.profile import EXPECTED, check, profile
+from olist_pipeline.data.reader import read_rows
 
 
 @pytest.fixture(scope="module")

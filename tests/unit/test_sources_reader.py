@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from olist_pipeline.contracts.sources import CONTRACTS, contract_for
-from olist_pipeline.errors import OlistError
-from olist_pipeline.sources.reader import (
+from olist_pipeline.data.reader import (
     EmptyFileError,
     HeaderMismatchError,
     MalformedRecordError,
@@ -18,6 +17,7 @@ from olist_pipeline.sources.reader import (
     read_rows,
     zero_pad_zip,
 )
+from olist_pipeline.errors import OlistError
 
 # Data rows per file in ../shared/realdata (MANIFEST.md).
 MANIFEST_ROWS = {

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from olist_pipeline.contracts.sources import CONTRACTS, contract_for
-from olist_pipeline.errors import UsageError
-from olist_pipeline.sources.generator import generate
-from olist_pipeline.sources.reader import MissingFileError, iter_records, read_rows
-from olist_pipeline.sources.split import (
+from olist_pipeline.data.generator import generate
+from olist_pipeline.data.reader import MissingFileError, iter_records, read_rows
+from olist_pipeline.data.split import (
     FIRST,
     MARKER,
     collapse,
@@ -19,6 +18,7 @@ from olist_pipeline.sources.split import (
     split,
     split_days,
 )
+from olist_pipeline.errors import UsageError
 
 ORDERS = contract_for("orders")
 

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 from olist_pipeline.config import load_settings
-from olist_pipeline.observability.metrics import contract
+from olist_pipeline.metrics.metrics import contract
 from olist_pipeline.stream.health import HealthServer, HealthState
 from olist_pipeline.stream.topics import STREAMS, all_topics, declaration, stream_spec
 

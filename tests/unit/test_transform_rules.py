@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from olist_pipeline.analytics.rfm import SEGMENT_RULES, score, segment
+from olist_pipeline.report.rfm import SEGMENT_RULES, score, segment
 from olist_pipeline.transform import rules
 
 

@@ -21,9 +21,9 @@ import psycopg
 from psycopg import sql
 
 from olist_pipeline.contracts.sources import SourceContract
+from olist_pipeline.data.reader import iter_parsed
 from olist_pipeline.ingest.scan import CsvShapeScanner
 from olist_pipeline.logs import get_logger
-from olist_pipeline.sources.reader import iter_parsed
 
 log = get_logger(__name__)
 

@@ -45,6 +45,7 @@ from psycopg import sql
 
 from olist_pipeline.config import Role, Settings
 from olist_pipeline.contracts.sources import TABLES, SourceContract, contract_for
+from olist_pipeline.data.reader import iter_parsed
 from olist_pipeline.db import connect
 from olist_pipeline.db.migrate import GROUP_ROLES
 from olist_pipeline.errors import (
@@ -58,7 +59,6 @@ from olist_pipeline.errors import (
 from olist_pipeline.ingest import copy_in, manifest
 from olist_pipeline.ingest.copy_in import one_line
 from olist_pipeline.logs import get_logger, log_context
-from olist_pipeline.sources.reader import iter_parsed
 
 log = get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 The fast load path streams a file's original bytes into PostgreSQL's own CSV
 parser. That is only correct when PostgreSQL and our reader
-(:mod:`olist_pipeline.sources.reader`, the contract's single way in) would
+(:mod:`olist_pipeline.data.reader`, the contract's single way in) would
 read the same values, which holds for "simple" CSV: every quote either opens
 a field (after a comma, a line feed or the start of the data), closes it
 (before a comma, CR, LF or the end of the data), or is doubled inside a

@@ -147,7 +147,7 @@ def register(sub: Any) -> None:
     r.add_argument("--timeout", type=float, default=60.0)
     r.set_defaults(func=_dlq_replay)
 
-    from olist_pipeline.live.commands import register_live
+    from olist_pipeline.stream.live.commands import register_live
 
     register_live(ssub)
 

@@ -33,7 +33,7 @@ from typing import Any
 from olist_pipeline.config import Settings
 from olist_pipeline.errors import OlistError
 from olist_pipeline.logs import get_logger
-from olist_pipeline.observability.metrics import metric
+from olist_pipeline.metrics.metrics import metric
 from olist_pipeline.stream.dlq import DeadLetter, publish_all
 from olist_pipeline.stream.health import HealthServer, HealthState
 from olist_pipeline.stream.kafka import producer_config, sink_consumer_config

@@ -26,7 +26,7 @@ from typing import Any
 
 from olist_pipeline.config import Settings
 from olist_pipeline.logs import get_logger
-from olist_pipeline.observability.metrics import metric
+from olist_pipeline.metrics.metrics import metric
 from olist_pipeline.stream.events import Event
 from olist_pipeline.stream.kafka import producer_config
 from olist_pipeline.stream.topics import STREAMS, stream_spec

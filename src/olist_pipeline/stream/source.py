@@ -1,6 +1,6 @@
 """Read the orders and payments files of a data directory into events.
 
-Rows come from the shared CSV reader (``olist_pipeline.sources.reader``,
+Rows come from the shared CSV reader (``olist_pipeline.data.reader``,
 strict ``read_rows``); until that module is importable a minimal csv-module
 adapter with the same contract (header checked, unquoted empty -> None)
 stands in, so the stream can be built and tested independently.
@@ -57,7 +57,7 @@ def _fallback_rows(path: Path, contract: SourceContract) -> Iterator[tuple[str |
 
 def read_rows(path: Path, contract: SourceContract) -> Iterator[tuple[str | None, ...]]:
     try:
-        from olist_pipeline.sources.reader import read_rows as shared_read_rows
+        from olist_pipeline.data.reader import read_rows as shared_read_rows
     except ImportError:  # the shared reader has not landed yet
         return _fallback_rows(path, contract)
     rows: Iterator[tuple[str | None, ...]] = shared_read_rows(path, contract)

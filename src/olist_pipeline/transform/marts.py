@@ -15,7 +15,7 @@ product category in English):
   audit.transform_stats (marts/sales_daily: excluded_items, excluded_gmv), so
   sum(gmv) + excluded_gmv = sum(price + freight) of fact_order_items.
 
-customer_rfm (grain customer_unique_id): see olist_pipeline.analytics.rfm.
+customer_rfm (grain customer_unique_id): see olist_pipeline.report.rfm.
 
 seller_scorecard (grain seller): orders, items, item_revenue, freight_value,
   gmv as above over the seller's items; on_time_pct over the seller's
@@ -50,9 +50,9 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import Connection, sql
 
-from olist_pipeline.analytics.rfm import EXCLUDED_STATUSES, FALLBACK_SEGMENT, SEGMENT_RULES
 from olist_pipeline.config import Settings
 from olist_pipeline.contracts.tables import MARTS_TABLES
+from olist_pipeline.report.rfm import EXCLUDED_STATUSES, FALLBACK_SEGMENT, SEGMENT_RULES
 from olist_pipeline.transform import incremental
 from olist_pipeline.transform.io import (
     LayerWriter,

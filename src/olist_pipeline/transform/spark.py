@@ -25,9 +25,9 @@ def local_conf(settings: Settings) -> dict[str, str]:
     """The local target's JVM-level Spark configuration, in one place.
 
     Used for an in-process session and for the Spark Connect server the local
-    stack starts (``local.spark_connect``), so both run the same JVM.
+    stack starts (``stack.spark_connect``), so both run the same JVM.
     """
-    from olist_pipeline.local import jars
+    from olist_pipeline.stack import jars
 
     return {
         "spark.master": settings.spark.master,
@@ -130,14 +130,14 @@ _EXIT_GUARDED: set[int] = set()
 
 
 def _close_if_unreachable(spark: SparkSession, port: int) -> None:
-    from olist_pipeline.local.service import port_open
+    from olist_pipeline.stack.service import port_open
 
     if not port_open(port, timeout=1):
         spark.client.close()
 
 
 def _require_server(settings: Settings) -> None:
-    from olist_pipeline.local.service import port_open
+    from olist_pipeline.stack.service import port_open
 
     if not port_open(settings.spark.connect_port, timeout=2):
         raise SparkUnavailable(

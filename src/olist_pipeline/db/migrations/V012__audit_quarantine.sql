@@ -2,7 +2,7 @@
 -- batch lands either in raw.<table> or here, never both and never neither:
 -- audit.batches.source_rows = loaded_rows + quarantined_rows.
 --
--- reason is the reader's code (olist_pipeline.sources.reader): field_count,
+-- reason is the reader's code (olist_pipeline.data.reader): field_count,
 -- undecodable, unterminated_quote, bad_quote, nul_byte. raw_text is the
 -- record as in the file without its line terminator; bytes that are not
 -- UTF-8 appear backslash-escaped (\xff) and NUL characters, which text cannot

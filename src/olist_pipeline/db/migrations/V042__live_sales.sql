@@ -1,6 +1,6 @@
 -- Live sales (issue 18): what the Structured Streaming job `olist stream
 -- live` writes from the order and payment topics, each micro-batch in one
--- transaction together with its batch id (olist_pipeline.live.sink).
+-- transaction together with its batch id (olist_pipeline.stream.live.sink).
 --
 -- Days and stages follow quality/parity.py: an order counts at the minute
 -- of its purchase (its order.created event), in the stage of its latest

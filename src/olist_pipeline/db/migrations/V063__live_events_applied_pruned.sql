@@ -4,7 +4,7 @@
 -- carries its event time, and every micro-batch of `olist stream live`
 -- drops, in its own transaction, the ids older than the horizon it used
 -- (the watermark: newest applied event time minus the delay, never moving
--- back; olist_pipeline.live.sink). An event older than the horizon is late
+-- back; olist_pipeline.stream.live.sink). An event older than the horizon is late
 -- and goes to marts.live_late_events, never to a minute, so its id is no
 -- longer needed to keep it from counting twice.
 --
