@@ -138,6 +138,8 @@ def _olist_task(step: Step, argv: tuple[str, ...]) -> Any:
 def _spark_submit_task(step: Step) -> Any:
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+    from olist_pipeline.transform import spark as spark_conf
+
     assert step.job is not None
     return SparkSubmitOperator(
         application=str(project_root() / "spark-apps" / f"{step.job}.py"),
@@ -149,9 +151,8 @@ def _spark_submit_task(step: Step) -> Any:
         conf={
             # Loopback only, no UI port: the local target never listens beyond 127.0.0.1.
             "spark.ui.enabled": "false",
-            "spark.ui.showConsoleProgress": "false",
-            "spark.driver.bindAddress": "127.0.0.1",
-            "spark.driver.host": "127.0.0.1",
+            **spark_conf.NO_PROGRESS_BARS,
+            **spark_conf.LOOPBACK_CONF,
             "spark.pyspark.python": "{{ olist_python() }}",
             "spark.pyspark.driver.python": "{{ olist_python() }}",
         },

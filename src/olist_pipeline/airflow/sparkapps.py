@@ -23,10 +23,10 @@ import yaml
 from olist_pipeline.airflow import k8s
 from olist_pipeline.airflow.definition import LIVE_SALES, PIPELINES, Kind, LiveJob, Resources
 from olist_pipeline.config import Role
+from olist_pipeline.transform.spark import SQL_CONF
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
 PART_OF = "olist-pipeline"
-SPARK_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "true"}
 # A finished batch application is deleted an hour later (its pods with it); the
 # task's log already holds the driver's output.
 BATCH_TTL_SECONDS = 3600
@@ -165,7 +165,7 @@ def _application(app: _App) -> dict[str, Any]:
         "sparkVersion": k8s.SPARK_VERSION,
         "mainApplicationFile": f"local://{k8s.SPARK_APPS_DIR}/{app.job}.py",
         "arguments": list(app.arguments),
-        "sparkConf": dict(SPARK_CONF),
+        "sparkConf": dict(SQL_CONF),
         "restartPolicy": app.restart_policy,
     }
     if app.ttl_seconds is not None:

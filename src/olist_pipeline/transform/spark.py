@@ -20,6 +20,12 @@ from olist_pipeline.errors import OlistError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# The SQL semantics of every session on every target (the SparkApplications' sparkConf
+# and the local spark-submit tasks take them from here too).
+SQL_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "true"}
+# The local target never listens beyond 127.0.0.1 (the driver's RPC and block manager).
+LOOPBACK_CONF = {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
+
 
 def local_conf(settings: Settings) -> dict[str, str]:
     """The local target's JVM-level Spark configuration, in one place.
@@ -50,8 +56,7 @@ def local_conf(settings: Settings) -> dict[str, str]:
         # layer's plans (a later marts profile still spent ~14% generating code:
         # generation runs per query, only compilation is cached).
         "spark.sql.codegen.cache.maxEntries": "2000",
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.host": "127.0.0.1",
+        **LOOPBACK_CONF,
         **NO_PROGRESS_BARS,
     }
 
@@ -60,8 +65,7 @@ def session_conf(settings: Settings) -> dict[str, str]:
     """Per-session SQL settings: every session sets them, in-process or remote."""
     return {
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.ansi.enabled": "true",
+        **SQL_CONF,
     }
 
 
