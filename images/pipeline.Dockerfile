@@ -28,10 +28,13 @@ RUN set -eu; \
 # ---- Spark's Kafka source (the live sales job), same checks ----
 # The jars src/olist_pipeline/stack/spark-kafka.pom.xml resolves beyond pyspark's own
 # (tests/charts checks the versions agree with the pom and the Spark pin).
-ARG SPARK_VERSION=4.2.0
+# No default: the version is pyproject's pyspark pin (make deploy passes it).
+ARG SPARK_VERSION
 ARG SPARK_KAFKA_CLIENTS_VERSION=3.9.2
 ARG SPARK_COMMONS_POOL2_VERSION=2.13.1
-RUN set -eu; mkdir -p /jars/spark-kafka; \
+RUN set -eu; test -n "${SPARK_VERSION}" \
+      || { echo "pass --build-arg SPARK_VERSION (pyproject.toml's pyspark pin)" >&2; exit 1; }; \
+    mkdir -p /jars/spark-kafka; \
     for coords in \
         "org/apache/spark/spark-sql-kafka-0-10_2.13/${SPARK_VERSION}" \
         "org/apache/spark/spark-token-provider-kafka-0-10_2.13/${SPARK_VERSION}" \

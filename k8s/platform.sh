@@ -25,6 +25,9 @@ JVM_POM=src/olist_pipeline/stack/pom.xml
 pom_pin() { sed -n "s:.*<$1\.version>\([^<]*\)</$1\.version>.*:\1:p" "$JVM_POM"; }
 POSTGRES_JDBC_VERSION="$(pom_pin postgresql.jdbc)"
 [ -n "$POSTGRES_JDBC_VERSION" ] || { echo "error: no postgresql.jdbc.version in $JVM_POM" >&2; exit 2; }
+# Spark's version is the pyspark pin in pyproject.toml, written nowhere else.
+SPARK_VERSION="$(sed -n 's/^ *"pyspark==\([^"]*\)",.*/\1/p' pyproject.toml)"
+[ -n "$SPARK_VERSION" ] || { echo "error: no pyspark==<version> pin in pyproject.toml" >&2; exit 2; }
 
 HELM="${HELM:-$ROOT/.local/bin/helm}"
 CLUSTER="${KIND_CLUSTER_NAME}"

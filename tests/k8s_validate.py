@@ -39,6 +39,15 @@ VERSIONS_FILE = REPO_ROOT / "k8s" / "versions.env"
 _DEFS_ID = "/api/_definitions.json"
 
 
+def spark_pin() -> str:
+    """Our Spark's version: the pyspark pin in pyproject.toml, the one place it is written."""
+    import tomllib
+
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    (req,) = [r for r in deps["dependencies"] if r.startswith("pyspark==")]
+    return req.split("==", 1)[1]
+
+
 def pinned_versions() -> dict[str, str]:
     """``KEY=value`` pairs of ``k8s/versions.env`` (the one pinned-versions file)."""
     out: dict[str, str] = {}

@@ -507,3 +507,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         airflow_user=env.get("OLIST_AIRFLOW_USER") or "admin",
         airflow_password=env.get("OLIST_AIRFLOW_PASSWORD") or "admin",
     )
+
+
+def spark_version() -> str:
+    """Our Spark's version: pyproject's pyspark pin, as installed (the only place it is
+    written; the SparkApplications, the Kafka source's jars and the image take it from
+    there)."""
+    from importlib.metadata import version
+
+    return version("pyspark")

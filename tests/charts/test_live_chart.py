@@ -22,10 +22,11 @@ from tests.charts.conftest import (
     run_helm,
     template_args,
 )
-from tests.k8s_validate import pinned_versions, validate_manifest
+from tests.k8s_validate import spark_pin, validate_manifest
 
 VALUES = load_yaml(CHART / "values.yaml")
 TEMPLATE = REPO_ROOT / "spark-apps" / "k8s" / "live_sales.yaml"
+PLATFORM_SH = REPO_ROOT / "k8s" / "platform.sh"
 
 
 def _live(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def test_the_live_application_renders_from_the_spark_apps_file(
     assert app["metadata"]["namespace"] == v["namespace"]
     assert spec["image"] == f"{VALUES['image']['repository']}:{VALUES['image']['tag']}"
     assert spec["mainApplicationFile"] == "local:///opt/olist/spark-apps/live_sales.py"
-    assert spec["sparkVersion"] == pinned_versions()["SPARK_VERSION"]
+    assert spec["sparkVersion"] == spark_pin()
     assert spec["restartPolicy"]["type"] == "OnFailure"
     args = spec["arguments"]
     checkpoint = args[args.index("--checkpoint") + 1]
@@ -153,9 +154,10 @@ def test_the_values_schema_rejects_bad_live_values(key: str, value: str) -> None
 def test_the_image_resolves_the_spark_kafka_jars_at_the_spark_version() -> None:
     docker = (REPO_ROOT / "images" / "pipeline.Dockerfile").read_text("utf-8")
     pom = (REPO_ROOT / "src" / "olist_pipeline" / "stack" / "spark-kafka.pom.xml").read_text()
-    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", docker, re.M))
-    spark = pinned_versions()["SPARK_VERSION"]
-    assert args["SPARK_VERSION"] == spark
-    assert f"<spark.version>{spark}</spark.version>" in pom
+    # The version is written once (the pyspark pin): passed to the build, not defaulted in
+    # the Dockerfile, and passed to Maven, not kept in the pom.
+    assert re.search(r"^ARG SPARK_VERSION$", docker, re.M)
+    assert "<spark.version>" not in pom and "${spark.version}" in pom
+    assert '--build-arg SPARK_VERSION="$SPARK_VERSION"' in PLATFORM_SH.read_text("utf-8")
     assert "spark-sql-kafka-0-10_2.13/${SPARK_VERSION}" in docker
     assert "/jars/spark-kafka/ ${SPARK_HOME}/jars/" in docker

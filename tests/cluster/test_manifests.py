@@ -8,7 +8,7 @@ import pytest
 
 from tests.charts.conftest import CI_VALUES, k8s_manifest_files, run_helm, template_args
 from tests.cluster.conftest import Kube
-from tests.k8s_validate import REPO_ROOT, pinned_versions
+from tests.k8s_validate import REPO_ROOT, spark_pin
 
 
 def test_k8s_manifests_apply_strictly(namespaces: Kube) -> None:
@@ -67,7 +67,7 @@ def test_spark_applications_leave_nothing_to_the_operators_own_spark(path: Path)
     import yaml
 
     app = yaml.safe_load(path.read_text("utf-8"))
-    assert app["spec"]["sparkVersion"] == pinned_versions()["SPARK_VERSION"]
+    assert app["spec"]["sparkVersion"] == spark_pin()
     submission_side = [
         k for k in app["spec"].get("sparkConf", {}) if k.startswith("spark.kubernetes.")
     ]

@@ -26,7 +26,7 @@ from olist_pipeline.airflow.definition import (
     Kind,
     Pipeline,
 )
-from olist_pipeline.config import KIND_LANDING_DIR, Role, Target
+from olist_pipeline.config import KIND_LANDING_DIR, Role, Target, spark_version
 from olist_pipeline.contracts.sources import TABLES
 from tests.k8s_validate import validate_manifest
 
@@ -259,7 +259,7 @@ def _check_spark_application(step: Any, app: dict[str, Any]) -> None:
     assert app["metadata"]["namespace"] == k8s.SPARK_NAMESPACE
     spec = app["spec"]
     assert spec["image"] == k8s.IMAGE
-    assert spec["sparkVersion"] == k8s.SPARK_VERSION
+    assert spec["sparkVersion"] == spark_version()
     assert spec["mainApplicationFile"] == f"local://{k8s.SPARK_APPS_DIR}/{step.job}.py"
     assert spec["arguments"] == ["--run-id", "scheduled__2026-01-02"]
     assert spec["restartPolicy"] == {"type": "Never"}

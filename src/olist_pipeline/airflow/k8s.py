@@ -18,7 +18,6 @@ from olist_pipeline.config import Role
 # fails for images loaded with `kind load` (kubernetes-sigs/kind#328).
 IMAGE = f"olist/pipeline:{__version__}"
 IMAGE_PULL_POLICY = "IfNotPresent"
-SPARK_VERSION = "4.2.0"
 
 # Command pods (ingest, DQ, parity, metrics) and Spark applications run in the
 # chart's job namespaces; the operators' namespace default ("default") is never used.

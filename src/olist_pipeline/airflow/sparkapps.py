@@ -22,7 +22,7 @@ import yaml
 
 from olist_pipeline.airflow import k8s
 from olist_pipeline.airflow.definition import LIVE_SALES, PIPELINES, Kind, LiveJob, Resources
-from olist_pipeline.config import Role
+from olist_pipeline.config import Role, spark_version
 from olist_pipeline.transform.spark import SQL_CONF
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
@@ -162,7 +162,7 @@ def _application(app: _App) -> dict[str, Any]:
         "mode": "cluster",
         "image": k8s.IMAGE,
         "imagePullPolicy": k8s.IMAGE_PULL_POLICY,
-        "sparkVersion": k8s.SPARK_VERSION,
+        "sparkVersion": spark_version(),
         "mainApplicationFile": f"local://{k8s.SPARK_APPS_DIR}/{app.job}.py",
         "arguments": list(app.arguments),
         "sparkConf": dict(SQL_CONF),

@@ -16,7 +16,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from olist_pipeline.config import Settings
+from olist_pipeline.config import Settings, spark_version
 from olist_pipeline.stack.prereqs import PrerequisiteError, maven_binary
 
 # jar set -> (pom next to this file, folder under the jars dir)
@@ -105,7 +105,8 @@ def _spark_kafka_pom() -> bytes:
 def spark_kafka_jars(settings: Settings) -> list[Path]:
     """spark-sql-kafka and the jars it needs beyond pyspark's, resolved once."""
     pom = _spark_kafka_pom()
-    digest = hashlib.sha256(pom).hexdigest()
+    spark = spark_version()
+    digest = hashlib.sha256(pom + spark.encode()).hexdigest()
     work = settings.local.jars_dir / "spark-kafka"
     target = work / "lib"
     stamp = work / "stamp"
@@ -119,6 +120,7 @@ def spark_kafka_jars(settings: Settings) -> list[Path]:
             [
                 mvn, "-q", "-B", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
                 "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+                f"-Dspark.version={spark}",
             ],
             capture_output=True, text=True, check=False,
         )  # fmt: skip

@@ -20,6 +20,7 @@ from olist_pipeline.errors import OlistError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+
 # The SQL semantics of every session on every target (the SparkApplications' sparkConf
 # and the local spark-submit tasks take them from here too).
 SQL_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "true"}
