@@ -364,6 +364,21 @@ class ApiServerService(_Process):
         write_kubeconfig(self.pki, ADMIN, self.api_url, kubeconfig_path(self.settings))
 
 
+def _component_flags(service: _Process, ident: _Identity, port: int) -> list[str]:
+    """The controller-manager's and the scheduler's shared flags: their binary, their own
+    identity's kubeconfig for every API call, HTTPS on loopback, one instance."""
+    kc = service.kubeconfig(ident)
+    return [
+        service.bin(),
+        f"--kubeconfig={kc}",
+        f"--authentication-kubeconfig={kc}",
+        f"--authorization-kubeconfig={kc}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",
+        "--leader-elect=false",
+    ]
+
+
 class ControllerManagerService(_Process):
     name = "kube-controller-manager"
     port_variable = "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT"
@@ -372,15 +387,8 @@ class ControllerManagerService(_Process):
         super().__init__(settings, settings.cluster.controller_manager_port)
 
     def argv(self) -> list[str]:
-        kc = self.kubeconfig(CONTROLLER_MANAGER)
         return [
-            self.bin(),
-            f"--kubeconfig={kc}",
-            f"--authentication-kubeconfig={kc}",
-            f"--authorization-kubeconfig={kc}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={self.cfg.controller_manager_port}",
-            "--leader-elect=false",
+            *_component_flags(self, CONTROLLER_MANAGER, self.cfg.controller_manager_port),
             # Each controller acts as its own service account, as on a real cluster,
             # so RBAC's bootstrap roles are what lets it work.
             "--use-service-account-credentials=true",
@@ -402,15 +410,8 @@ class SchedulerService(_Process):
         super().__init__(settings, settings.cluster.scheduler_port)
 
     def argv(self) -> list[str]:
-        kc = self.kubeconfig(SCHEDULER)
         return [
-            self.bin(),
-            f"--kubeconfig={kc}",
-            f"--authentication-kubeconfig={kc}",
-            f"--authorization-kubeconfig={kc}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={self.cfg.scheduler_port}",
-            "--leader-elect=false",
+            *_component_flags(self, SCHEDULER, self.cfg.scheduler_port),
             "--profiling=false",
         ]
 

@@ -58,6 +58,21 @@ def _kafka_cluster_id() -> str:
     return cid
 
 
+def _own_state(
+    service: PostgresService | KafkaService, pid: int | None, marker: str
+) -> ServiceState:
+    """A service the stack runs itself: up when its pid is alive and names ``marker``."""
+    running = pid is not None and pid_alive(pid, marker)
+    return ServiceState(
+        service.name,
+        running=running,
+        healthy=running and service._healthy(),
+        address=service.address,
+        pid=pid if running else None,
+        detail=str(service.data),
+    )
+
+
 class PostgresService:
     """A PostgreSQL server with its own data directory, TCP on 127.0.0.1 only."""
 
@@ -143,16 +158,7 @@ class PostgresService:
             return False
 
     def state(self) -> ServiceState:
-        pid = self._pid()
-        running = pid is not None and pid_alive(pid, "postgres")
-        return ServiceState(
-            self.name,
-            running=running,
-            healthy=running and self._healthy(),
-            address=self.address,
-            pid=pid if running else None,
-            detail=str(self.data),
-        )
+        return _own_state(self, self._pid(), "postgres")
 
     def _initdb(self) -> None:
         bins = postgres_binaries(self.settings.local.pg_bindir)
@@ -290,16 +296,7 @@ class KafkaService:
         return bool(md.brokers)
 
     def state(self) -> ServiceState:
-        pid = self._pid()
-        running = pid is not None and pid_alive(pid, self._MARKER)
-        return ServiceState(
-            self.name,
-            running=running,
-            healthy=running and self._healthy(),
-            address=self.address,
-            pid=pid if running else None,
-            detail=str(self.data),
-        )
+        return _own_state(self, self._pid(), self._MARKER)
 
     def _write_config(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)

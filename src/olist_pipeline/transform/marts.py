@@ -452,18 +452,6 @@ def _sliced(
     return out, deletes
 
 
-def run(
-    settings: Settings, run_id: str, spark: SparkSession | None = None, *, full: bool = False
-) -> Stats:
-    """Build the marts (the increment, or everything when ``full``) and publish them."""
-    from olist_pipeline.transform.spark import spark_session
-
-    p = incremental.plan(settings, "marts", full_refresh=full)
-    return build_and_publish(
-        settings, run_id, spark or spark_session(settings, f"olist-marts-{run_id}"), plan=p
-    )
-
-
 def build_and_publish(
     settings: Settings, run_id: str, spark: SparkSession, plan: incremental.Plan | None = None
 ) -> Stats:

@@ -296,20 +296,6 @@ def _staged(
     return df, as_stats(st), as_stats(prior)
 
 
-def run(
-    settings: Settings, run_id: str, spark: SparkSession | None = None, *, full: bool = False
-) -> Stats:
-    """Build staging (what is pending, or everything when ``full``) and publish it."""
-    from olist_pipeline.transform.spark import spark_session
-
-    p = incremental.plan(settings, "staging", full_refresh=full)
-    stats, layer = build_and_publish(
-        settings, run_id, spark or spark_session(settings, f"olist-staging-{run_id}"), plan=p
-    )
-    layer.release()
-    return stats
-
-
 class _Slice:
     """One table's increment: the keys it rebuilds (and the batches it takes in)."""
 

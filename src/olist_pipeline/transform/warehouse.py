@@ -734,20 +734,6 @@ def stats_of(writer: LayerWriter) -> Stats:
     return stats
 
 
-def run(
-    settings: Settings, run_id: str, spark: SparkSession | None = None, *, full: bool = False
-) -> Stats:
-    """Build the warehouse (the increment, or everything when ``full``) and publish it."""
-    from olist_pipeline.transform.spark import spark_session
-
-    p = incremental.plan(settings, "warehouse", full_refresh=full)
-    stats, layer = build_and_publish(
-        settings, run_id, spark or spark_session(settings, f"olist-warehouse-{run_id}"), plan=p
-    )
-    layer.release()
-    return stats
-
-
 def build_and_publish(
     settings: Settings,
     run_id: str,
