@@ -20,6 +20,7 @@ from olist_pipeline.airflow import k8s
 from olist_pipeline.airflow.definition import (
     BATCH,
     DATA_DIR,
+    FULL_REFRESH,
     INCREMENT_DIR,
     PIPELINES,
     RUN_ID,
@@ -145,7 +146,7 @@ def test_local_target_uses_local_operators(bags):
             assert isinstance(task, PythonOperator)
             if step.kind is Kind.SPARK:
                 # A client of the stack's Spark Connect server, like any olist command.
-                assert task.op_kwargs["argv"] == ["transform", step.job, "--run-id", RUN_ID]
+                assert task.op_kwargs["argv"] == ["transform", step.job, "--run-id", RUN_ID, FULL_REFRESH]
             else:
                 assert task.op_kwargs["argv"] == list(step.argv)
                 assert "--run-id" in step.argv or dag_id == "olist_dlq_replay"
@@ -171,7 +172,7 @@ def test_local_target_without_spark_connect_uses_spark_submit():
             assert isinstance(task, SparkSubmitOperator)
             assert task.application == str(ROOT / "spark-apps" / f"{step.job}.py")
             assert Path(task.application).is_file()
-            assert task.application_args == ["--run-id", RUN_ID]
+            assert task.application_args == ["--run-id", RUN_ID, FULL_REFRESH]
             assert task.jars == "{{ olist_jdbc_jar() }}"  # resolved at run time only
     assert spark_steps >= 3
 
@@ -261,7 +262,7 @@ def _check_spark_application(step: Any, app: dict[str, Any]) -> None:
     assert spec["image"] == k8s.IMAGE
     assert spec["sparkVersion"] == spark_version()
     assert spec["mainApplicationFile"] == f"local://{k8s.SPARK_APPS_DIR}/{step.job}.py"
-    assert spec["arguments"] == ["--run-id", "scheduled__2026-01-02"]
+    assert spec["arguments"] == ["--run-id", "scheduled__2026-01-02", "--full-refresh=False"]
     assert spec["restartPolicy"] == {"type": "Never"}
     assert spec["timeToLiveSeconds"] > 0
     r = step.resources
@@ -434,6 +435,30 @@ def test_the_kind_render_shows_the_interval_folder_of_the_rendered_day():
     pods = {r.task_id: r.manifest for r in render_kind(BATCH, conf={"data_dir": "/data/olist"})}
     args = pods["ingest_orders"]["spec"]["containers"][0]["args"]
     assert args[args.index("--source") + 1] == "/data/olist"
+
+
+def test_the_full_refresh_param_reaches_every_spark_layer_and_parses():
+    """A run triggered with {"full_refresh": true} rebuilds; by default the layers take the
+    increment. The rendered argument is one the layers' own parser reads."""
+    import argparse
+
+    from olist_pipeline.airflow.render import render_kind
+    from olist_pipeline.transform.options import add_full_refresh
+
+    parser = argparse.ArgumentParser()
+    add_full_refresh(parser)
+    for conf, expected in (({}, False), ({"full_refresh": True}, True)):
+        apps = {r.task_id: r.manifest for r in render_kind(BATCH, conf=conf)}
+        spark = [s.task_id for s in BATCH.steps if s.kind is Kind.SPARK]
+        assert spark == ["staging", "warehouse", "marts"]
+        for task_id in spark:
+            args = apps[task_id]["spec"]["arguments"]
+            (flag,) = [a for a in args if a.startswith("--full-refresh")]
+            assert parser.parse_args([flag]).full_refresh is expected, (task_id, flag)
+    assert parser.parse_args([]).full_refresh is False
+    assert parser.parse_args(["--full-refresh"]).full_refresh is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--full-refresh=maybe"])
 
 
 def test_the_retry_delay_is_a_setting_that_never_changes_the_retries(monkeypatch):

@@ -277,6 +277,13 @@ def build_dag(pipeline: Pipeline, target: Target | None = None) -> Any:
             description="Key of the run's writes; empty: Airflow's run id.",
         ),
     }
+    if any(s.kind is Kind.SPARK for s in pipeline.steps):
+        params["full_refresh"] = Param(
+            False,
+            type="boolean",
+            description="Rebuild every layer from everything below instead of the increment "
+            "(as `olist transform all --full-refresh`).",
+        )
     if any(s.needs_source_data for s in pipeline.steps):
         params["data_dir"] = Param(
             "",

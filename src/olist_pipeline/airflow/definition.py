@@ -28,6 +28,8 @@ DATA_DIR = "{{ params.data_dir }}"
 # The day the run's data interval starts: a scheduled or backfilled run of a
 # daily DAG covers [day, day + 1).
 INCREMENT_DIR = "{{ params.landing_dir }}/{{ data_interval_start | ds }}"
+# The DAG's full_refresh param: true rebuilds every Spark layer from everything below.
+FULL_REFRESH = "--full-refresh={{ params.full_refresh }}"
 
 
 class Kind(enum.StrEnum):
@@ -68,7 +70,7 @@ class Step:
     doc: str
     # Command steps: the argv after `olist`. Spark steps: the job name
     # (spark-apps/<job>.py and spark-apps/k8s/<job>.yaml, generated from this
-    # step by `olist airflow sparkapps`); its argv is always ``--run-id RUN_ID``.
+    # step by `olist airflow sparkapps`); its argv is always ``--run-id RUN_ID --full-refresh=<params.full_refresh>``.
     argv: tuple[str, ...] = ()
     job: str | None = None
     upstream: tuple[str, ...] = ()
@@ -90,7 +92,7 @@ class Step:
 
     @property
     def spark_argv(self) -> tuple[str, ...]:
-        return ("--run-id", RUN_ID)
+        return ("--run-id", RUN_ID, FULL_REFRESH)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from olist_pipeline.config import Settings
 from olist_pipeline.errors import EXIT_OK
+from olist_pipeline.transform.options import add_full_refresh
 
 LAYERS = ("staging", "warehouse", "marts")
 
@@ -22,11 +23,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("layer", choices=(*LAYERS, "all"), help="the layer to build")
     p.add_argument("--run-id", default=None, help="run id (default: OLIST_RUN_ID)")
-    p.add_argument(
-        "--full-refresh",
-        action="store_true",
-        help="rebuild the layer(s) from everything below instead of the increment",
-    )
+    add_full_refresh(p)
     p.set_defaults(func=_transform)
 
 

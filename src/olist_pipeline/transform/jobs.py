@@ -13,6 +13,7 @@ from olist_pipeline.errors import EXIT_FAILURE, EXIT_OK, OlistError, UsageError
 from olist_pipeline.logs import bind_context, configure_logging, get_logger
 from olist_pipeline.transform import incremental
 from olist_pipeline.transform.incremental import Plan
+from olist_pipeline.transform.options import add_full_refresh
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -119,7 +120,7 @@ def spark_main(layer: str, argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog=f"spark-apps/{layer}.py")
     parser.add_argument("--run-id", default=None)
-    parser.add_argument("--full-refresh", action="store_true", help="rebuild the whole layer")
+    add_full_refresh(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         settings = load_settings()
