@@ -70,7 +70,7 @@ class Step:
     doc: str
     # Command steps: the argv after `olist`. Spark steps: the job name
     # (spark-apps/<job>.py and spark-apps/k8s/<job>.yaml, generated from this
-    # step by `olist airflow sparkapps`); its argv is always ``--run-id RUN_ID --full-refresh=<params.full_refresh>``.
+    # step by `olist airflow sparkapps`); its argv is always ``spark_argv``.
     argv: tuple[str, ...] = ()
     job: str | None = None
     upstream: tuple[str, ...] = ()
