@@ -146,7 +146,13 @@ def test_local_target_uses_local_operators(bags):
             assert isinstance(task, PythonOperator)
             if step.kind is Kind.SPARK:
                 # A client of the stack's Spark Connect server, like any olist command.
-                assert task.op_kwargs["argv"] == ["transform", step.job, "--run-id", RUN_ID, FULL_REFRESH]
+                assert task.op_kwargs["argv"] == [
+                    "transform",
+                    step.job,
+                    "--run-id",
+                    RUN_ID,
+                    FULL_REFRESH,
+                ]
             else:
                 assert task.op_kwargs["argv"] == list(step.argv)
                 assert "--run-id" in step.argv or dag_id == "olist_dlq_replay"
