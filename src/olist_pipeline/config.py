@@ -88,6 +88,9 @@ class KafkaSettings:
     # Prefix for every topic and consumer group name; tests set a unique one so
     # they share one broker without seeing each other's data.
     namespace: str = ""
+    # librdkafka debug contexts for every client (e.g. "cgrp,consumer"): its own log lines at
+    # debug level, to see why a consumer group does what it does. Empty: errors only.
+    client_debug: str = ""
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}{name}"
@@ -189,6 +192,7 @@ class Settings:
             "OLIST_PG_DATABASE": self.postgres.database,
             "OLIST_KAFKA_BOOTSTRAP": self.kafka.bootstrap_servers,
             "OLIST_KAFKA_NAMESPACE": self.kafka.namespace,
+            "OLIST_KAFKA_DEBUG": self.kafka.client_debug or None,
             "OLIST_SPARK_MASTER": self.spark.master,
             "OLIST_SPARK_DRIVER_MEMORY": self.spark.driver_memory,
             "OLIST_SPARK_SHUFFLE_PARTITIONS": str(self.spark.shuffle_partitions),
@@ -465,6 +469,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         kafka=KafkaSettings(
             bootstrap_servers=e.text("OLIST_KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka_port}"),
             namespace=env.get("OLIST_KAFKA_NAMESPACE", ""),
+            client_debug=env.get("OLIST_KAFKA_DEBUG", "").strip(),
         ),
         spark=SparkSettings(
             master=env.get("OLIST_SPARK_MASTER") or "local[2]",

@@ -38,6 +38,8 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
         "OLIST_LOG_FORMAT": "json",
     }
     env.pop("OLIST_LOG_FILE", None)
+    if settings.kafka.client_debug:
+        env["OLIST_KAFKA_DEBUG"] = settings.kafka.client_debug
     env.update(extra)
     return env
 

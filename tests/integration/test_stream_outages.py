@@ -7,6 +7,7 @@ free ports, like test_stack.py) and restarts those.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -91,8 +92,14 @@ def _run_with_outage(
     # always meets a consumer with messages to write, however fast it is.
     topic = stream_spec("orders").topic_name(settings)
     feeder = Feeder(settings, events, rate=600).start()
+    # librdkafka's consumer-group lines in the consumer's log: once, in a full-suite run, the
+    # consumer was revoked after the broker restart and never assigned again; if it happens
+    # again, the failure shows why.
+    debug = dataclasses.replace(
+        settings, kafka=dataclasses.replace(settings.kafka, client_debug="cgrp")
+    )
     consumer = ConsumerProcess(
-        settings, tmp_path, f"consumer-{service}", "--stream", "orders", "--batch-size", "100"
+        debug, tmp_path, f"consumer-{service}", "--stream", "orders", "--batch-size", "100"
     )
     try:
         wait_until(lambda: len(stored_ids(settings, "orders")) > 200, 60, "first events stored")
@@ -102,11 +109,16 @@ def _run_with_outage(
         assert feeder.running, "the feeder stopped before the outage was over"
         svc.start()
         after = sum(stored_offsets(settings, "orders").values())
-        wait_until(
-            lambda: sum(stored_offsets(settings, "orders").values()) > after + 200,
-            180,
-            "the consumer storing again after the restart",
-        )
+        try:
+            wait_until(
+                lambda: sum(stored_offsets(settings, "orders").values()) > after + 200,
+                180,
+                "the consumer storing again after the restart",
+            )
+        except AssertionError as exc:
+            lines = consumer.log_path.read_text(errors="replace").splitlines()
+            tail = "\n".join(line[:300] for line in lines[-60:])
+            raise AssertionError(f"{exc}\nthe consumer's last log lines:\n{tail}") from None
         expected = feeder.stop()
         # The feeder's later rounds resend events: done is the end of the topic.
         wait_until(

@@ -66,7 +66,8 @@ def _every_variable_set(tmp_path: Path) -> dict[str, str]:
     env = {
         "OLIST_ENV": "local", "OLIST_PG_HOST": "db.test", "OLIST_PG_PORT": "6100",
         "OLIST_PG_DATABASE": "other", "OLIST_KAFKA_BOOTSTRAP": "k1:1,k2:2",
-        "OLIST_KAFKA_NAMESPACE": "ns-", "OLIST_SPARK_MASTER": "local[1]",
+        "OLIST_KAFKA_NAMESPACE": "ns-", "OLIST_KAFKA_DEBUG": "cgrp",
+        "OLIST_SPARK_MASTER": "local[1]",
         "OLIST_SPARK_DRIVER_MEMORY": "2g", "OLIST_SPARK_SHUFFLE_PARTITIONS": "7",
         "OLIST_SPARK_CONCURRENT_JOBS": "2", "OLIST_JDBC_JAR": str(tmp_path / "pg.jar"),
         "OLIST_STATE_DIR": str(tmp_path / "state"), "OLIST_KAFKA_PORT": "6101",

@@ -14,6 +14,13 @@ from olist_pipeline.stream import kafka
 from olist_pipeline.stream.consumer import ConsumerOptions, StreamConsumer, consumer_config
 
 SETTINGS = load_settings({"OLIST_KAFKA_BOOTSTRAP": "broker-a:9092,broker-b:9092"})
+DEBUG = load_settings({"OLIST_KAFKA_BOOTSTRAP": "broker-a:9092", "OLIST_KAFKA_DEBUG": "cgrp"})
+
+
+def test_librdkafka_debug_only_when_asked() -> None:
+    assert "debug" not in kafka.sink_consumer_config(SETTINGS, "g")
+    conf = kafka.sink_consumer_config(DEBUG, "g")
+    assert (conf["debug"], conf["log_level"]) == ("cgrp", 7)
 
 
 def test_every_client_takes_the_bootstrap_address_from_settings() -> None:
@@ -71,6 +78,7 @@ def test_reader_never_commits() -> None:
         (Consumer, kafka.sink_consumer_config(SETTINGS, "g", instance_id="i")),
         (Consumer, kafka.reader_config(SETTINGS, "g")),
         (AdminClient, kafka.admin_config(SETTINGS)),
+        (Consumer, kafka.sink_consumer_config(DEBUG, "g")),
     ],
 )
 def test_librdkafka_accepts_every_config(client: Any, conf: dict[str, Any]) -> None:

@@ -17,8 +17,16 @@ _LOG_LEVEL = 3
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
-    """What every client of the project shares: the broker address and the log level."""
-    return {"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": _LOG_LEVEL}
+    """What every client of the project shares: the broker address and the log level
+    (``OLIST_KAFKA_DEBUG`` turns on librdkafka's debug lines for the contexts it names)."""
+    conf: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "log_level": _LOG_LEVEL,
+    }
+    if settings.kafka.client_debug:
+        conf["debug"] = settings.kafka.client_debug
+        conf["log_level"] = 7
+    return conf
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
