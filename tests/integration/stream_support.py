@@ -28,18 +28,9 @@ REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "OLIST_PG_HOST": settings.postgres.host,
-        "OLIST_PG_PORT": str(settings.postgres.port),
-        "OLIST_PG_DATABASE": settings.postgres.database,
-        "OLIST_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
-        "OLIST_KAFKA_NAMESPACE": settings.kafka.namespace,
-        "OLIST_LOG_FORMAT": "json",
-    }
+    """A child process's environment: this one's, with ``settings`` (their own inverse)."""
+    env = {**os.environ, **settings.to_env(), "OLIST_LOG_FORMAT": "json"}
     env.pop("OLIST_LOG_FILE", None)
-    if settings.kafka.client_debug:
-        env["OLIST_KAFKA_DEBUG"] = settings.kafka.client_debug
     env.update(extra)
     return env
 
