@@ -215,7 +215,7 @@ class SparkBatch:
 
         self.df = df
         self.valid = df.where(F.col("error_class").isNull())
-        self.invalid_counts: dict[str, int] = {}  # by error class, once keys() ran
+        self.invalid_counts: dict[str, int] = {}  # by error class, set by keys()
         self._keys: list[EventKey] | None = None
 
     def keys(self) -> list[EventKey]:
@@ -237,7 +237,8 @@ class SparkBatch:
         return self._keys
 
     def invalid(self) -> dict[str, int]:
-        """By error class; :meth:`keys` first."""
+        """By error class (the same Spark job as :meth:`keys`, run once)."""
+        self.keys()
         return self.invalid_counts
 
     def _fresh(self, exclude: Sequence[str]) -> DataFrame:
