@@ -92,7 +92,7 @@ bench: $(STAMP) ## run the benchmarks; each prints its figure next to a baseline
 	$(BIN)/python -m tests.bench $(BENCH)
 
 .PHONY: airflow airflow-stop
-AIRFLOW_PORT ?= 58080
+AIRFLOW_PORT ?= 18080
 airflow: $(STAMP) ## Airflow UI on http://127.0.0.1:$(AIRFLOW_PORT) with the DAGs (admin/admin; Ctrl-C stops)
 	$(OLIST) --log-format console airflow ui --port $(AIRFLOW_PORT)
 
@@ -110,7 +110,7 @@ stack-status: $(STAMP) ## show each local service's state and address
 
 monitor: $(STAMP) ## start Prometheus (project rules), Pushgateway, PostgreSQL exporter on 127.0.0.1
 	$(OLIST) stack up monitor
-	@echo "Prometheus http://127.0.0.1:$${OLIST_PROMETHEUS_PORT:-59090}/alerts  Pushgateway http://127.0.0.1:$${OLIST_PUSHGATEWAY_PORT:-59091}"
+	@echo "Prometheus http://127.0.0.1:$${OLIST_PROMETHEUS_PORT:-19090}/alerts  Pushgateway http://127.0.0.1:$${OLIST_PUSHGATEWAY_PORT:-19091}"
 
 monitor-down: $(STAMP) ## stop the monitoring services (Prometheus, Pushgateway, exporter)
 	$(OLIST) stack down monitor

@@ -107,7 +107,7 @@ class LocalStackSettings:
     kafka_controller_port: int
     prometheus_port: int
     pushgateway_port: int
-    pg_exporter_port: int = 59187
+    pg_exporter_port: int = 19187
     # initdb refuses root: as root the server runs as this unprivileged OS account.
     pg_os_user: str = "postgres"
     # A PostgreSQL server install to prefer over the newest one found.
@@ -140,7 +140,7 @@ class ClusterSettings:
     controller_manager_port: int
     scheduler_port: int
     # The simulated node's kubelet endpoint (pod logs through the API server).
-    kubelet_port: int = 58250
+    kubelet_port: int = 18250
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class SparkSettings:
     # Local target: the Spark Connect server the local stack runs (one warm JVM
     # shared by every layer and run); None builds an in-process session instead.
     remote: str | None = None
-    connect_port: int = 58015
+    connect_port: int = 18015
 
 
 @dataclass(frozen=True)
@@ -412,19 +412,19 @@ def pushgateway_url(env: Mapping[str, str]) -> str | None:
 # Every local service's port, by the variable that moves it. One table so that
 # `olist stack ports --free` can shift them all together.
 PORT_DEFAULTS: dict[str, int] = {
-    "OLIST_PG_PORT": 55432,
-    "OLIST_KAFKA_PORT": 59092,
-    "OLIST_KAFKA_CONTROLLER_PORT": 59093,
-    "OLIST_SPARK_CONNECT_PORT": 58015,
-    "OLIST_PROMETHEUS_PORT": 59090,
-    "OLIST_PUSHGATEWAY_PORT": 59091,
-    "OLIST_PG_EXPORTER_PORT": 59187,
-    "OLIST_CLUSTER_API_PORT": 58443,
-    "OLIST_CLUSTER_ETCD_PORT": 58379,
-    "OLIST_CLUSTER_ETCD_PEER_PORT": 58380,
-    "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT": 58257,
-    "OLIST_CLUSTER_SCHEDULER_PORT": 58259,
-    "OLIST_CLUSTER_KUBELET_PORT": 58250,
+    "OLIST_PG_PORT": 15432,
+    "OLIST_KAFKA_PORT": 19092,
+    "OLIST_KAFKA_CONTROLLER_PORT": 19093,
+    "OLIST_SPARK_CONNECT_PORT": 18015,
+    "OLIST_PROMETHEUS_PORT": 19090,
+    "OLIST_PUSHGATEWAY_PORT": 19091,
+    "OLIST_PG_EXPORTER_PORT": 19187,
+    "OLIST_CLUSTER_API_PORT": 18443,
+    "OLIST_CLUSTER_ETCD_PORT": 18379,
+    "OLIST_CLUSTER_ETCD_PEER_PORT": 18380,
+    "OLIST_CLUSTER_CONTROLLER_MANAGER_PORT": 18257,
+    "OLIST_CLUSTER_SCHEDULER_PORT": 18259,
+    "OLIST_CLUSTER_KUBELET_PORT": 18250,
 }
 
 

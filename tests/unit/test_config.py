@@ -35,7 +35,7 @@ def test_kind_target_with_everything_set() -> None:
     s = load_settings(env)
     assert s.target is Target.KIND
     # Special characters are URL-escaped in the DSN.
-    assert s.postgres.dsn(Role.READER) == "postgresql://u_reader:p%40ss%3Aw%2Frd@pg-rw:55432/olist"
+    assert s.postgres.dsn(Role.READER) == "postgresql://u_reader:p%40ss%3Aw%2Frd@pg-rw:15432/olist"
 
 
 def test_bad_values_name_the_variable() -> None:

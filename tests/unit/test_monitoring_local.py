@@ -50,13 +50,13 @@ def test_prometheus_config_loads_the_project_rules_and_scrapes_loopback(
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     assert set(jobs) == {"prometheus", "olist-consumers", "pushgateway", "olist-postgres"}
     assert jobs["pushgateway"]["honor_labels"] is True
-    assert jobs["pushgateway"]["static_configs"][0]["targets"] == ["127.0.0.1:59091"]
-    assert prom.address == "127.0.0.1:59090"
-    assert "--web.listen-address=127.0.0.1:59090" in prom.argv()
+    assert jobs["pushgateway"]["static_configs"][0]["targets"] == ["127.0.0.1:19091"]
+    assert prom.address == "127.0.0.1:19090"
+    assert "--web.listen-address=127.0.0.1:19090" in prom.argv()
     targets = json.loads(prom.write_consumer_targets(DEFAULT_CONSUMER_PORTS).read_text())
     assert {g["labels"]["consumer"]: g["targets"] for g in targets} == {
-        "orders": ["127.0.0.1:59111"],
-        "payments": ["127.0.0.1:59112"],
+        "orders": ["127.0.0.1:19111"],
+        "payments": ["127.0.0.1:19112"],
     }
 
 

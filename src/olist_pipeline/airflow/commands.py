@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
     rb.set_defaults(func=_run_batch)
 
     ui = asub.add_parser("ui", help="serve the Airflow UI on 127.0.0.1 (Ctrl-C stops it)")
-    ui.add_argument("--port", type=int, default=None, help="port (default: 58080)")
+    ui.add_argument("--port", type=int, default=None, help="port (default: 18080)")
     ui.set_defaults(func=_ui)
 
     stop = asub.add_parser("stop", help="stop the Airflow UI started by `olist airflow ui`")

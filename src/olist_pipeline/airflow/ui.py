@@ -39,7 +39,7 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor")
 # The scheduler's log server would listen on every interface (port 8793); the
 # api-server reads task logs from the local log folder instead.
 COMPONENT_ARGS: dict[str, tuple[str, ...]] = {"scheduler": ("--skip-serve-logs",)}
-DEFAULT_PORT = 58080
+DEFAULT_PORT = 18080
 PID_FILE = "ui.pid"
 
 

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
         "--pushgateway",
         default=None,
         metavar="URL",
-        help="Pushgateway URL (default: OLIST_PUSHGATEWAY_URL, locally http://127.0.0.1:59091)",
+        help="Pushgateway URL (default: OLIST_PUSHGATEWAY_URL, locally http://127.0.0.1:19091)",
     )
     pub.add_argument(
         "--dry-run",

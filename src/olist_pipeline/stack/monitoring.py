@@ -29,10 +29,10 @@ from olist_pipeline.stack.service import Daemon, StackError
 log = get_logger(__name__)
 
 # Where the local consumers serve /metrics unless told otherwise: start them
-# with `olist stream consume --stream orders --metrics-port 59111` (payments:
-# 59112) and Prometheus scrapes them. Edit .local/prometheus/targets/consumers.json
+# with `olist stream consume --stream orders --metrics-port 19111` (payments:
+# 19112) and Prometheus scrapes them. Edit .local/prometheus/targets/consumers.json
 # (re-read on change) to point elsewhere.
-DEFAULT_CONSUMER_PORTS: Mapping[str, int] = {"orders": 59111, "payments": 59112}
+DEFAULT_CONSUMER_PORTS: Mapping[str, int] = {"orders": 19111, "payments": 19112}
 
 
 def _binary(name: str, package: str) -> str:

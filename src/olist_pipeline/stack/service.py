@@ -73,24 +73,44 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
     return True
 
 
+def ephemeral_floor(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> int:
+    """The lowest port the kernel hands to outgoing connections (32768 on Linux
+    unless changed), or 65536 where it cannot be read.
+
+    A listening port inside that range can be taken at any moment by some
+    process's outgoing connection, between a check that found it free and the
+    service's bind, or while the service is down for a restart; so the stack's
+    ports stay below it.
+    """
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 65536
+
+
 def free_port_block(
-    ports: Mapping[str, int], in_use: Callable[[int], bool] = port_in_use, step: int = 100
+    ports: Mapping[str, int],
+    in_use: Callable[[int], bool] = port_in_use,
+    step: int = 100,
+    ceiling: int | None = None,
 ) -> dict[str, int]:
     """``ports`` as they are when all are free, else the whole block shifted by the
-    smallest multiple of ``step`` at which every one is free.
+    smallest multiple of ``step`` at which every one is free, staying below
+    ``ceiling`` (default: the kernel's ephemeral range).
 
     Shifting all together keeps the layout one can read (PostgreSQL still ends in 432),
     and a second checkout beside a running stack, or a CI run on a machine where
     something holds a default port, gets a stack of its own.
     """
     top = max(ports.values(), default=0)
-    for shift in range(0, 65536 - top, step):
+    limit = max(ephemeral_floor() if ceiling is None else ceiling, top + 1)
+    for shift in range(0, limit - top, step):
         moved = {name: port + shift for name, port in ports.items()}
         if not any(in_use(port) for port in moved.values()):
             return moved
     raise StackError(
-        f"no block of {len(ports)} free ports on 127.0.0.1 at or above the configured ones; "
-        "stop the processes holding them, or set each OLIST_*_PORT yourself."
+        f"no block of {len(ports)} free ports on 127.0.0.1 between the configured ones "
+        f"and {limit}; stop the processes holding them, or set each OLIST_*_PORT yourself."
     )
 
 
