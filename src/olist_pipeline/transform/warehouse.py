@@ -607,6 +607,21 @@ class _Affected:
             "products",
             sql.SQL(f"SELECT key AS product_id FROM ({marked}) d WHERE kind = 'product'"),
         )
+        with connect(writer.settings, Role.TRANSFORMER, autocommit=True) as conn:
+            row = conn.execute(
+                sql.SQL(" UNION ALL ").join(
+                    sql.SQL("(SELECT count(*) FROM {})").format(sql.Identifier(*t.split(".")))
+                    for t in (self.customers, self.orders, self.sellers, self.products)
+                )
+            ).fetchall()
+        # A Spark job costs a few tenths of a second even with no rows: an empty set skips it.
+        self.empty = {
+            name
+            for (count,), name in zip(
+                row, ("customers", "orders", "sellers", "products"), strict=True
+            )
+            if count == 0
+        }
 
     def source(self, table: str) -> str:
         """The staging rows of ``table`` the increment needs."""
@@ -690,24 +705,28 @@ def build(
     cust_map = cust_map.cache()
     sellers = dim_seller(st["sellers"], geo).cache()
     products = dim_product(st["products"], st["category_translation"]).cache()
-    out = {"dim_date": dim_date}
     if affected is None:
-        out |= {
+        return {
+            "dim_date": dim_date,
             "dim_geolocation": geo,
             "dim_customer": customers,
             "dim_seller": sellers,
             "dim_product": products,
+            **facts(st, cust_map, products, sellers, years),
         }
-    else:
-        known = F.col("customer_key") != UNKNOWN
-        out["dim_customer"] = customers.filter(known)
-        for name, dim, col, rel in (
-            ("dim_seller", sellers, "seller_id", affected.sellers),
-            ("dim_product", products, "product_id", affected.products),
-        ):
-            keys = read_table(spark, settings, rel)
-            out[name] = dim.join(keys, col, "left_semi")
-    out.update(facts(st, cust_map, products, sellers, years))
+    # An increment keeps dim_date as published: its years are unchanged (a change makes
+    # a full build), so it would rewrite the same rows.
+    out: dict[str, DataFrame] = {}
+    if "customers" not in affected.empty:
+        out["dim_customer"] = customers.filter(F.col("customer_key") != UNKNOWN)
+    for name, dim, col, rel, kind in (
+        ("dim_seller", sellers, "seller_id", affected.sellers, "sellers"),
+        ("dim_product", products, "product_id", affected.products, "products"),
+    ):
+        if kind not in affected.empty:
+            out[name] = dim.join(read_table(spark, settings, rel), col, "left_semi")
+    if "orders" not in affected.empty:
+        out.update(facts(st, cust_map, products, sellers, years))
     return out
 
 
@@ -745,8 +764,9 @@ def build_and_publish(
 
     An increment rebuilds the affected orders' facts, customers' SCD2 rows,
     and the marked sellers and products, and replaces exactly those rows;
-    ``dim_date`` is recomputed (a few thousand rows); a change of the years it
-    covers makes a full build, since facts outside them point at -1.
+    ``dim_date`` is kept (a change of the years it covers makes a full build,
+    since facts outside them point at -1), and a key set with nothing in it
+    writes nothing.
 
     Nothing stays cached: the marts read the warehouse back over JDBC. Handed
     over in memory, the marts' plans carried the whole lineage from raw, and
