@@ -169,6 +169,8 @@ class LayerWriter:
         self.written: list[str] = []
         self.rows: dict[str, int] = {}
         self.keys: list[str] = []
+        # Rows of each key table, by the name given to key_table().
+        self.key_rows: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def write(self, table: str, df: DataFrame) -> int:
@@ -286,7 +288,10 @@ class LayerWriter:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch))
             with self._lock:
                 self.keys.append(scratch_name)
-            conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS ").format(scratch) + query, params)
+            created = conn.execute(
+                sql.SQL("CREATE UNLOGGED TABLE {} AS ").format(scratch) + query, params
+            )
+            self.key_rows[name] = created.rowcount
             conn.execute(sql.SQL("ANALYZE {}").format(scratch))
         return f"{self.schema}.{scratch_name}"
 
