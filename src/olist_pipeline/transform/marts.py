@@ -322,21 +322,42 @@ def state_popularity(items: DataFrame) -> DataFrame:
     )
 
 
-# The warehouse tables the marts read.
-WAREHOUSE_INPUTS = (
-    "fact_order_items",
-    "fact_orders",
-    "fact_reviews",
-    "dim_customer",
-    "dim_product",
-    "dim_seller",
-)
+# The warehouse tables the marts read, and the columns they use of each: a cached JDBC
+# read keeps every column it selects (Spark prunes no column below a cache).
+WAREHOUSE_INPUTS: dict[str, tuple[str, ...]] = {
+    "fact_order_items": (
+        "order_id",
+        "customer_key",
+        "product_key",
+        "seller_key",
+        "purchase_date_key",
+        "order_status",
+        "price",
+        "freight_value",
+    ),
+    "fact_orders": (
+        "order_id",
+        "customer_key",
+        "order_status",
+        "purchased_at",
+        "is_delivered",
+        "is_on_time",
+        "payment_value",
+    ),
+    "fact_reviews": ("review_id", "order_id", "review_score"),
+    "dim_customer": ("customer_key", "customer_unique_id", "state", "is_current"),
+    "dim_product": ("product_key", "product_id", "category_name_english"),
+    "dim_seller": ("seller_key", "seller_id", "state"),
+}
 
 
 def build(spark: SparkSession, settings: Settings) -> tuple[dict[str, DataFrame], Stats]:
     from pyspark.sql import functions as F
 
-    wh = {t: read_table(spark, settings, f"warehouse.{t}").cache() for t in WAREHOUSE_INPUTS}
+    wh = {
+        t: read_table(spark, settings, f"warehouse.{t}").select(*cols).cache()
+        for t, cols in WAREHOUSE_INPUTS.items()
+    }
     orders = wh["fact_orders"]
     cust = wh["dim_customer"]
     items = (
